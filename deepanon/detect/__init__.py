@@ -1,0 +1,5 @@
+"""Stage 'detect': frames in, Face records out."""
+
+from deepanon.detect.mtcnn import DetectorConfig, FaceDetector
+
+__all__ = ["DetectorConfig", "FaceDetector"]

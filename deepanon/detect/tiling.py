@@ -1,0 +1,61 @@
+"""Pure geometry for detecting on large images: a bounded-size overview, full-resolution tiles, NMS."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepanon.types import Face
+
+
+def tile_grid(height: int, width: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Tiles (y0, x0, y1, x1) of at most tile x tile covering the image, neighbours sharing `overlap` px."""
+    step = max(tile - overlap, 1)
+
+    def starts(n: int) -> list[int]:
+        if n <= tile:
+            return [0]
+        s = list(range(0, n - tile, step))
+        s.append(n - tile)  # the last tile ends flush with the border
+        return s
+
+    return [(y, x, min(y + tile, height), min(x + tile, width)) for y in starts(height) for x in starts(width)]
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix of boxes a (N, 4) and b (M, 4), x0 y0 x1 y1."""
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def intersection_over_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Share of the smaller box that overlaps the other; catches a tile's half face inside a whole one."""
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
+
+
+def merge_faces(faces: list[Face], iou: float = 0.4, containment: float = 0.8) -> list[Face]:
+    """Greedy NMS by score. A box mostly inside a kept one is dropped too (it is the same face seen
+    cut by a tile border); boxes that merely touch are both kept, since anonymizing more is safe."""
+    if len(faces) < 2:
+        return list(faces)
+    order = sorted(range(len(faces)), key=lambda i: -faces[i].score)
+    boxes = np.array([faces[i].box for i in order], np.float32)
+    ious = box_iou(boxes, boxes)
+    inside = intersection_over_smaller(boxes, boxes)
+    keep: list[int] = []
+    for i in range(len(order)):
+        if all(ious[i, k] < iou and inside[i, k] < containment for k in keep):
+            keep.append(i)
+    return [faces[order[i]] for i in keep]

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs deepanon into ./.venv.  Usage: ./install.sh [EXTRAS]   e.g. ./install.sh dev   or   ./install.sh dev,eval
+set -euo pipefail
+cd "$(dirname "$0")"
+extras="${1:-}"
+python="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+# The torch/torchvision pair the project is tested with (a plain 'torch' would let pip pick any release).
+.venv/bin/python -c "import torch, torchvision" 2>/dev/null || "${pip[@]}" "torch==2.14.1" "torchvision==0.29.1"
+if [ -n "$extras" ]; then "${pip[@]}" -e ".[$extras]"; else "${pip[@]}" -e .; fi
+# facenet-pytorch (MTCNN, weights inside the wheel) pins torch<2.3, numpy<2 and Pillow<10.3 but runs
+# fine on current releases, so it is installed without its pins.
+"${pip[@]}" --no-deps "facenet-pytorch==2.6.0"
+echo "deepanon installed in .venv (activate with: source .venv/bin/activate)"
