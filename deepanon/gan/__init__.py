@@ -1,0 +1,1 @@
+"""The conditional face GAN: data preparation, networks, losses, training loop and weights."""
