@@ -127,7 +127,7 @@ def _decode_reason(e: OSError) -> str:
     msg = str(e)
     if e.errno is not None:
         return os_reason(e)
-    if "truncated" in msg or "broken data stream" in msg or "premature end" in msg.lower():
+    if any(s in msg.lower() for s in ("truncated", "broken data stream", "premature end")):
         return "truncated image file"
     return f"corrupt image ({msg.split(':')[0][:80]})" if msg else "corrupt image"
 
@@ -143,6 +143,7 @@ def _read_opened(path: Path, im: Image.Image, max_pixels: int) -> LoadedImage:
     if n_frames > 1 and im.format != "MPO":
         raise MediaError(f"multi-frame image ({n_frames} frames) is not supported")
 
+    rawmode = _tile_rawmode(im)  # before getexif(): for PNG it may decode the image and clear the tile list
     info = im.info
     exif = im.getexif()
     orientation = int(exif.get(_ORIENTATION, 1) or 1)
@@ -176,7 +177,6 @@ def _read_opened(path: Path, im: Image.Image, max_pixels: int) -> LoadedImage:
         loaded.tiff_tags = {t: tags[t] for t in _TIFF_KEEP_TAGS if t in tags}
         loaded.xmp = _as_bytes(tags.get(700)) or loaded.xmp
 
-    rawmode = _tile_rawmode(im)
     if im.mode in ("RGB", "RGBA") and ";16" in rawmode:
         native, kind = _read_16bit_color(path, im.mode)
     else:
