@@ -42,6 +42,7 @@ _COPYABLE_AUDIO = {
     "webm": {"opus", "vorbis"},
     "avi": {"mp3", "mp2", "ac3", "aac", "pcm_s16le", "pcm_u8"},
 }
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 # Demuxers that read still images: a JPEG renamed .mp4 is not a video.
 _IMAGE_DEMUXERS = ("image2", "_pipe")
 
@@ -217,9 +218,9 @@ def _add_audio_stream(out: av.container.OutputContainer, fmt: str, ain) -> _Audi
     codec = "libopus" if fmt == "webm" else "aac"
     rate = 48000 if codec == "libopus" else (ain.codec_context.sample_rate or 48000)
     stream = out.add_stream(codec, rate=rate)
-    layout = ain.codec_context.layout.name if ain.codec_context.layout else "stereo"
-    if ain.codec_context.channels and ain.codec_context.channels > 2:
-        layout = "stereo" if codec == "libopus" else layout
+    channels = ain.codec_context.channels or 2
+    # The default layout for the channel count: PCM often has an unnamed order ("2 channels") encoders reject.
+    layout = _LAYOUTS.get(min(channels, 2) if codec == "libopus" else channels, "stereo")
     stream.layout = layout
     if ain.language:
         stream.metadata["language"] = ain.language
@@ -269,7 +270,8 @@ def transcode_video(
         try:
             vout = _add_video_stream(out, fmt, vin, info, crf, preset)
             routes = {a.index: _add_audio_stream(out, fmt, a) for a in inp.streams.audio}
-            written, problems = _pump(inp, out, vin, vout, routes, process, k, max(1, batch_size), on_frames)
+            rebase = fmt == "avi"
+            written, problems = _pump(inp, out, vin, vout, routes, process, k, max(1, batch_size), on_frames, rebase)
             out.mux(vout.encode(None))
             for route in routes.values():
                 if route.encoder:
@@ -285,10 +287,17 @@ def transcode_video(
     return info
 
 
-def _pump(inp, out, vin, vout, routes: dict, process: Process, k: int, batch_size: int, on_frames) -> tuple[int, list]:
-    """The streaming loop: demux, decode, batch, process, encode, mux. Returns (frames written, warnings)."""
+def _pump(
+    inp, out, vin, vout, routes: dict, process: Process, k: int, batch_size: int, on_frames, rebase: bool
+) -> tuple[int, list]:
+    """The streaming loop: demux, decode, batch, process, encode, mux. Returns (frames written, warnings).
+
+    rebase: start pts at 0. AVI stores no pts (position = time) and its demuxer reports pts shifted by the codec
+    delay; passing those on would add empty leading frames at every generation.
+    """
     batch: list[tuple[np.ndarray, int, Fraction]] = []
     written, last_pts, bad_video, bad_audio = 0, -1, 0, 0
+    offset: int | None = None
     problems: list[str] = []
 
     def flush() -> None:
@@ -310,9 +319,12 @@ def _pump(inp, out, vin, vout, routes: dict, process: Process, k: int, batch_siz
             on_frames(written)
 
     def take(frame: av.VideoFrame) -> None:
-        nonlocal last_pts
+        nonlocal last_pts, offset
         tb = frame.time_base or vin.time_base or Fraction(1, 30)
         pts = frame.pts if frame.pts is not None else last_pts + 1
+        if offset is None:
+            offset = pts if rebase else 0
+        pts -= offset
         pts = max(pts, last_pts + 1)  # encoders need strictly increasing pts
         last_pts = pts
         batch.append((_to_upright_rgb(frame, k), pts, tb))
