@@ -1,0 +1,3 @@
+from deepanon.cli import main
+
+main()

@@ -1,0 +1,77 @@
+"""One file end to end: read -> anonymize -> write (atomic). Images and videos."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.media.images import read_image, write_image
+from deepanon.media.video import VIDEO_EXTENSIONS, transcode_video
+from deepanon.types import Face
+
+
+@dataclass(frozen=True)
+class FileOptions:
+    keep_metadata: bool = False  # keep EXIF/XMP (never GPS)
+    max_pixels: int = 100_000_000  # refuse larger images (decompression bombs)
+    crf: int = 18  # video quality: lower is better, 18 is visually lossless for H.264
+    batch_size: int = 8  # video frames per detection/generation batch
+
+
+@dataclass
+class FileResult:
+    faces: list[Face] = field(default_factory=list)  # still images: every face replaced
+    face_count: int = 0  # videos: detections over all frames
+    frames: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def anonymize_image_file(anon: Anonymizer, src: Path, dst: Path, rel: str, opts: FileOptions) -> FileResult:
+    loaded = read_image(src, max_pixels=opts.max_pixels)
+    out, faces = anon.anonymize_image(loaded.rgb, key=rel)
+    write_image(dst, loaded, out, keep_metadata=opts.keep_metadata)
+    return FileResult(faces=faces, face_count=len(faces))
+
+
+def anonymize_video_file(
+    anon: Anonymizer,
+    src: Path,
+    dst: Path,
+    rel: str,
+    opts: FileOptions,
+    on_frames: Callable[[int, int], None] | None = None,
+) -> FileResult:
+    """on_frames(frames_done_in_batch, faces_in_batch) is called after each batch, for progress bars."""
+    result = FileResult(frames=0)
+
+    def process(frames: list[np.ndarray]) -> list[np.ndarray]:
+        start = result.frames or 0
+        keys = [f"{rel}#{start + i}" for i in range(len(frames))]
+        out, faces = anon.anonymize_frames(frames, keys)
+        n_faces = sum(len(f) for f in faces)
+        result.frames = start + len(frames)
+        result.face_count += n_faces
+        if on_frames is not None:
+            on_frames(len(frames), n_faces)
+        return out
+
+    info = transcode_video(src, dst, process, batch_size=opts.batch_size, crf=opts.crf)
+    result.warnings.extend(getattr(info, "warnings", []) or [])
+    return result
+
+
+def anonymize_file(
+    anon: Anonymizer,
+    src: Path,
+    dst: Path,
+    rel: str,
+    opts: FileOptions,
+    on_frames: Callable[[int, int], None] | None = None,
+) -> FileResult:
+    if src.suffix.lower() in VIDEO_EXTENSIONS:
+        return anonymize_video_file(anon, src, dst, rel, opts, on_frames)
+    return anonymize_image_file(anon, src, dst, rel, opts)

@@ -1,0 +1,117 @@
+"""The Anonymizer: frames in, anonymized frames and the faces found out (detect -> mask & generate -> blend)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from deepanon.anonymize.filters import FILTERS, apply_filter
+from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
+from deepanon.anonymize.seeds import derive_seed
+from deepanon.detect import DetectorConfig, FaceDetector
+from deepanon.types import Face
+
+METHODS = ("gan", *FILTERS)
+
+
+@dataclass(frozen=True)
+class AnonymizerConfig:
+    method: str = "gan"
+    mask_scale: float = DEFAULT_MASK_SCALE
+    feather: float = DEFAULT_FEATHER
+    seed: int | None = None  # None: new random identities every run
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    weights: Path | None = None  # generator weights; None: the ones shipped in weights/
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.mask_scale < 1.0:
+            raise ValueError("mask_scale must be at least 1.0 (the whole face box)")
+
+
+class Anonymizer:
+    """Detects every face and replaces it.
+
+    >>> anon = Anonymizer(method="blur")
+    >>> out, faces = anon.anonymize_image(rgb)  # rgb: HxWx3 uint8
+    """
+
+    def __init__(
+        self,
+        method: str = "gan",
+        device: str = "auto",
+        *,
+        seed: int | None = None,
+        threshold: float | None = None,
+        min_face: int | None = None,
+        mask_scale: float = DEFAULT_MASK_SCALE,
+        feather: float = DEFAULT_FEATHER,
+        weights: Path | None = None,
+        config: AnonymizerConfig | None = None,
+    ) -> None:
+        if config is None:
+            det = DetectorConfig(device=device)
+            if threshold is not None:
+                det = replace(det, threshold=threshold)
+            if min_face is not None:
+                det = replace(det, min_face=min_face)
+            config = AnonymizerConfig(method, mask_scale, feather, seed, det, weights)
+        self.config = config
+        self.detector = FaceDetector(config.detector)
+        self._painter = None
+        if config.method == "gan":
+            from deepanon.anonymize.gan import GanPainter  # torch model: only loaded when used
+
+            self._painter = GanPainter(config.weights, device=str(self.detector.device))
+
+    @property
+    def device(self) -> str:
+        return str(self.detector.device)
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        return self.detector.detect_batch(frames)
+
+    def replace_faces(
+        self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]], seeds: Sequence[Sequence[int]]
+    ) -> list[np.ndarray]:
+        """Anonymize the given faces (one list per frame); `seeds` give each face's new identity (GAN only)."""
+        c = self.config
+        if self._painter is not None:
+            return self._painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds])
+        return [apply_filter(fr, fs, c.method, c.mask_scale, c.feather) for fr, fs in zip(frames, faces)]
+
+    def face_seeds(self, key: str, faces: Sequence[Face]) -> list[int]:
+        """One seed per face: by track in video (one identity per person), by position in the list otherwise."""
+        return [
+            derive_seed(
+                self.config.seed,
+                key,
+                "track" if f.track_id is not None else "face",
+                i if f.track_id is None else f.track_id,
+            )
+            for i, f in enumerate(faces)
+        ]
+
+    def anonymize_frames(
+        self, frames: Sequence[np.ndarray], keys: Sequence[str]
+    ) -> tuple[list[np.ndarray], list[list[Face]]]:
+        faces = self.detect(frames)
+        seeds = [self.face_seeds(k, fs) for k, fs in zip(keys, faces)]
+        return self.replace_faces(frames, faces, seeds), faces
+
+    def anonymize_image(self, rgb: np.ndarray, key: str = "image") -> tuple[np.ndarray, list[Face]]:
+        """rgb: HxWx3 uint8. Returns the anonymized copy and the faces that were replaced."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an HxWx3 uint8 RGB array, got {rgb.dtype} {rgb.shape}")
+        out, faces = self.anonymize_frames([np.ascontiguousarray(rgb)], [key])
+        return out[0], faces[0]
+
+    def anonymize_path(self, src: Path, dst: Path, *, keep_metadata: bool = False):  # -> FileResult
+        """Anonymize one image or video file into dst (atomic). Raises MediaError for bad input."""
+        from deepanon.anonymize.files import FileOptions, anonymize_file
+
+        return anonymize_file(self, Path(src), Path(dst), Path(dst).name, FileOptions(keep_metadata=keep_metadata))

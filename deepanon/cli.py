@@ -1,0 +1,160 @@
+"""The `deepanon` command: anonymize (the main job), and the GAN's prepare / train / export, evaluate."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
+from deepanon.detect import DetectorConfig
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Face anonymization: every face found in photos and videos is replaced by a new one (or blurred).",
+)
+
+
+class Method(str, Enum):
+    gan = "gan"
+    blur = "blur"
+    pixelate = "pixelate"
+    solid = "solid"
+
+
+class DeviceChoice(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+_DET = DetectorConfig()
+
+
+def _version(value: bool) -> None:
+    if value:
+        from deepanon import __version__
+
+        typer.echo(f"deepanon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """deepanon: every face in photos and videos replaced by a new one."""
+
+
+@app.command()
+def anonymize(
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="INPUT...", help="Image or video files and folders (searched recursively)."
+    ),
+    output: Path = typer.Option(
+        ...,
+        "--output",
+        "-o",
+        help="Output folder: each input folder's tree is mirrored in it with the same names. "
+        "A single input file may be given an output file name instead.",
+    ),
+    method: Method = typer.Option(
+        Method.gan,
+        "--method",
+        "-m",
+        help="gan: paint a new, realistic face (keeps pose and lighting). "
+        "blur / pixelate / solid: classic filters over the face region.",
+    ),
+    threshold: float = typer.Option(
+        _DET.threshold,
+        min=0.0,
+        max=1.0,
+        help="Detection score above which a face is anonymized. Lower finds more faces (and more false alarms).",
+    ),
+    min_face: int = typer.Option(
+        _DET.min_face,
+        "--min-face",
+        min=4,
+        help="Smallest face side in pixels to search for. Smaller finds tinier faces but is slower.",
+    ),
+    mask_scale: float = typer.Option(
+        DEFAULT_MASK_SCALE,
+        "--mask-scale",
+        min=1.0,
+        help="Size of the anonymized ellipse relative to the face box (1.5 covers hairline and chin).",
+    ),
+    device: DeviceChoice = typer.Option(
+        DeviceChoice.auto, help="Where to run the networks: auto uses a CUDA GPU when there is one."
+    ),
+    seed: int | None = typer.Option(None, help="Make the run reproducible: the same seed gives the same new faces."),
+    keep_metadata: bool = typer.Option(
+        False,
+        "--keep-metadata",
+        help="Keep EXIF/XMP/comments (GPS is always removed). By default all is stripped but the colour profile.",
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Redo outputs that exist already (default: skip them, so a stopped run resumes)."
+    ),
+    report: Path | None = typer.Option(
+        None, "--report", help="Write one JSON line per input (status, faces, seconds) to this file."
+    ),
+    max_pixels: int = typer.Option(
+        100_000_000, "--max-pixels", help="Refuse images with more pixels than this (decompression bombs)."
+    ),
+    crf: int = typer.Option(
+        18, min=0, max=51, help="Video quality (H.264 CRF): lower is better and larger; 18 looks lossless."
+    ),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Video frames detected and anonymized together."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Anonymize every face in images (JPEG, PNG, WebP, BMP, TIFF) and videos (mp4, mov, mkv, avi, webm).
+
+    Exit status: 0 when every file was done (or skipped as already done), 1 when some failed
+    (each is named on stderr with the reason), 2 on usage errors.
+    """
+    from deepanon.anonymize.files import FileOptions
+    from deepanon.anonymize.pipeline import Anonymizer
+    from deepanon.batch import run_batch
+    from deepanon.media.inputs import UsageError, plan_jobs
+
+    err = Console(stderr=True)
+    try:
+        plan = plan_jobs(inputs, output)
+        anon = Anonymizer(
+            method.value, device.value, seed=seed, threshold=threshold, min_face=min_face, mask_scale=mask_scale
+        )
+    except (UsageError, ValueError, FileNotFoundError) as exc:
+        err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    opts = FileOptions(keep_metadata=keep_metadata, max_pixels=max_pixels, crf=crf, batch_size=batch_size)
+    report_file = report.open("w", encoding="utf-8") if report else None
+    try:
+        summary = run_batch(
+            plan, anon, opts, overwrite=overwrite, report=report_file, console=err, show_progress=not quiet
+        )
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    finally:
+        if report_file:
+            report_file.close()
+    ignored = f", {plan.ignored} non-media files ignored" if plan.ignored else ""
+    typer.echo(
+        f"{summary.done} done, {summary.skipped} skipped (already there), {summary.failed} failed{ignored}; "
+        f"{summary.faces} faces{f' in {summary.frames} video frames' if summary.frames else ''}, "
+        f"{summary.seconds:.1f} s, method {method.value} on {anon.device}"
+    )
+    raise typer.Exit(summary.exit_code)
+
+
+def main() -> None:
+    app(prog_name="deepanon")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

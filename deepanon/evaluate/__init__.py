@@ -1,0 +1,1 @@
+"""Evaluation: how well faces are found, hidden and kept realistic (metrics), on WIDER-format data."""

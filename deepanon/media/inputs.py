@@ -1,0 +1,111 @@
+"""Turning the user's INPUT... and -o OUTPUT into a list of jobs: which file goes where.
+
+A folder's tree is mirrored under OUTPUT (same relative paths, names and extensions); a file
+goes to OUTPUT/<name>, or to OUTPUT itself when it is the only input and OUTPUT names a file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deepanon.media.images import IMAGE_EXTENSIONS
+from deepanon.media.video import VIDEO_EXTENSIONS
+
+MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+
+
+class UsageError(Exception):
+    """The command line cannot be carried out as given (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    src: Path
+    dst: Path
+    rel: str  # the output path relative to OUTPUT: names the file in reports and seeds its faces
+
+    @property
+    def is_video(self) -> bool:
+        return self.src.suffix.lower() in VIDEO_EXTENSIONS
+
+
+@dataclass
+class Plan:
+    jobs: list[Job] = field(default_factory=list)
+    errors: list[tuple[Path, str]] = field(default_factory=list)  # inputs that cannot even be listed
+    ignored: int = 0  # files in input folders that are not images or videos
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    try:
+        path.relative_to(folder)
+        return True
+    except ValueError:
+        return False
+
+
+def _walk(root: Path, plan: Plan) -> list[Path]:
+    """Media files under root, sorted, following symlinked folders once (a loop is reported, not followed)."""
+    found: list[Path] = []
+    seen: set[str] = set()
+
+    def on_error(err: OSError) -> None:
+        plan.errors.append((Path(err.filename or root), err.strerror or str(err)))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            plan.errors.append((Path(dirpath), "symlink loop (folder already visited), not followed"))
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue  # hidden files, including our own temporary outputs
+            path = Path(dirpath) / name
+            if path.suffix.lower() in MEDIA_EXTENSIONS:
+                found.append(path)
+            else:
+                plan.ignored += 1
+    return found
+
+
+def plan_jobs(inputs: list[Path], output: Path) -> Plan:
+    """Raises UsageError when OUTPUT would land inside an input folder or on an input file."""
+    if not inputs:
+        raise UsageError("no INPUT given")
+    out_abs = output.resolve()
+    plan = Plan()
+    single_file_target = len(inputs) == 1 and not inputs[0].is_dir() and output.suffix != "" and not output.is_dir()
+    for inp in inputs:
+        if not inp.exists() and not inp.is_symlink():
+            plan.errors.append((inp, "no such file or folder"))
+            continue
+        inp_abs = inp.resolve()
+        if inp.is_dir():
+            if _is_inside(out_abs, inp_abs):
+                raise UsageError(f"output {output} is inside input folder {inp}: choose an output outside it")
+            for path in _walk(inp, plan):
+                rel = path.relative_to(inp)
+                plan.jobs.append(Job(path, output / rel, rel.as_posix()))
+        elif single_file_target:
+            plan.jobs.append(Job(inp, output, output.name))
+        else:
+            plan.jobs.append(Job(inp, output / inp.name, inp.name))
+    targets: dict[Path, Job] = {}
+    kept: list[Job] = []
+    sources = {job.src.resolve() for job in plan.jobs}
+    for job in plan.jobs:
+        dst = job.dst.resolve()
+        if dst in sources:
+            raise UsageError(f"output {job.dst} would overwrite an input")
+        if dst in targets:
+            plan.errors.append((job.src, f"its output {job.dst} is also the output of {targets[dst].src}; skipped"))
+            continue
+        targets[dst] = job
+        kept.append(job)
+    plan.jobs = kept
+    return plan

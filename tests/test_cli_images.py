@@ -1,0 +1,140 @@
+"""End to end: the `deepanon anonymize` command over a folder of images."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from deepanon.anonymize.masks import face_region
+from deepanon.cli import app
+from deepanon.detect import FaceDetector
+from tests.faces import astronaut, scene
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def photo_folder(tmp_path: Path) -> Path:
+    src = tmp_path / "photos"
+    (src / "trip ü").mkdir(parents=True)
+    Image.fromarray(astronaut()).save(src / "astronaut.jpg", quality=95)
+    Image.fromarray(scene(400, 700, [(40, 60, 1.0), (400, 150, 0.6)])).save(src / "trip ü" / "group.png")
+    (src / "empty.jpg").write_bytes(b"")
+    (src / "notes.txt").write_text("not an image")
+    return src
+
+
+def run(*args: str):
+    return runner.invoke(app, ["anonymize", *args], catch_exceptions=False)
+
+
+def test_folder_is_mirrored_faces_changed_background_kept(photo_folder, tmp_path):
+    out = tmp_path / "out"
+    report = tmp_path / "report.jsonl"
+    before = {p: p.read_bytes() for p in photo_folder.rglob("*") if p.is_file()}
+    res = run(str(photo_folder), "-o", str(out), "--method", "blur", "--report", str(report), "-q")
+    assert res.exit_code == 1, res.output  # the empty file failed, the others were done
+    assert "empty.jpg" in res.output and "1 failed" in res.output
+    assert (out / "astronaut.jpg").exists() and (out / "trip ü" / "group.png").exists()
+    assert not (out / "empty.jpg").exists() and not (out / "notes.txt").exists()
+    assert not [p for p in out.rglob(".*")]  # no temporary files left
+    assert {p: p.read_bytes() for p in photo_folder.rglob("*") if p.is_file()} == before  # inputs untouched
+
+    lines = [json.loads(ln) for ln in report.read_text().splitlines()]
+    by_name = {Path(r["input"]).name: r for r in lines}
+    assert by_name["empty.jpg"]["status"] == "failed" and by_name["empty.jpg"]["error"]
+    group = by_name["group.png"]
+    assert group["status"] == "done" and len(group["faces"]) == 2 and group["method"] == "blur"
+
+    orig = np.asarray(Image.open(photo_folder / "trip ü" / "group.png").convert("RGB"))
+    anon = np.asarray(Image.open(out / "trip ü" / "group.png").convert("RGB"))
+    changed = np.zeros(orig.shape[:2], bool)
+    from deepanon.types import Face
+
+    for f in group["faces"]:
+        face = Face(tuple(f["box"]), f["score"])
+        x0, y0, x1, y1 = (int(v) for v in face.box)
+        assert np.abs(anon[y0:y1, x0:x1].astype(int) - orig[y0:y1, x0:x1]).mean() > 10
+        r = face_region(face, orig.shape)
+        changed[r.slices] |= r.alpha > 0
+    # PNG is lossless: every pixel outside the face regions is bit-identical (2 px margin: rounded boxes)
+    far = ~np.pad(changed, 2)[:-4, :-4] & ~np.pad(changed, 2)[4:, 4:]
+    assert (anon[far] == orig[far]).all()
+
+
+@pytest.mark.parametrize("method", ["pixelate", "solid"])
+def test_hard_filters_leave_nothing_a_detector_calls_a_face(method):
+    from deepanon import Anonymizer
+
+    img = scene(400, 700, [(40, 60, 1.0), (400, 150, 0.6)])
+    out, faces = Anonymizer(method=method).anonymize_image(img)
+    assert len(faces) == 2
+    assert FaceDetector().detect(out) == []
+
+
+def test_rerun_skips_done_and_overwrite_redoes(photo_folder, tmp_path):
+    out = tmp_path / "out"
+    run(str(photo_folder), "-o", str(out), "--method", "pixelate", "-q")
+    stamp = (out / "astronaut.jpg").stat().st_mtime_ns
+    res = run(str(photo_folder), "-o", str(out), "--method", "pixelate", "-q")
+    assert "2 skipped" in res.output
+    assert (out / "astronaut.jpg").stat().st_mtime_ns == stamp
+    res = run(str(photo_folder), "-o", str(out), "--method", "pixelate", "-q", "--overwrite")
+    assert "2 done" in res.output
+
+
+def test_single_file_to_named_output(tmp_path):
+    src = tmp_path / "a.jpg"
+    Image.fromarray(astronaut()).save(src)
+    res = run(str(src), "-o", str(tmp_path / "b.jpg"), "--method", "solid", "-q")
+    assert res.exit_code == 0, res.output
+    out = np.asarray(Image.open(tmp_path / "b.jpg"))
+    assert out[100:150, 200:250].mean() < 20  # the face is blacked out
+
+
+def test_usage_errors_exit_2(photo_folder, tmp_path):
+    assert run(str(photo_folder), "-o", str(photo_folder / "out"), "--method", "blur").exit_code == 2
+    assert runner.invoke(app, ["anonymize", str(photo_folder)]).exit_code == 2  # no -o
+    assert (
+        runner.invoke(app, ["anonymize", str(photo_folder), "-o", str(tmp_path / "o"), "--method", "nope"]).exit_code
+        == 2
+    )
+
+
+def test_help_explains_every_flag():
+    res = runner.invoke(app, ["anonymize", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    for flag in [
+        "--output",
+        "--method",
+        "--threshold",
+        "--min-face",
+        "--mask-scale",
+        "--device",
+        "--seed",
+        "--keep-metadata",
+        "--overwrite",
+        "--report",
+        "--max-pixels",
+        "--crf",
+    ]:
+        assert flag in res.output
+
+
+def test_console_script_runs(tmp_path):
+    src = tmp_path / "a.png"
+    Image.fromarray(astronaut()).save(src)
+    exe = Path(sys.executable).with_name("deepanon")
+    proc = subprocess.run(
+        [str(exe), "anonymize", str(src), "-o", str(tmp_path / "o"), "-m", "blur"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "1 done" in proc.stdout and (tmp_path / "o" / "a.png").exists()

@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from deepanon.detect import DetectorConfig, FaceDetector
+from deepanon.detect.tiling import merge_faces, tile_grid
+from deepanon.types import Face
+from tests.faces import astronaut, scene
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return FaceDetector(DetectorConfig(device="cpu"))
+
+
+def test_tile_grid_covers_every_pixel_with_overlap():
+    tiles = tile_grid(2500, 3100, 1024, 160)
+    cover = np.zeros((2500, 3100), int)
+    for y0, x0, y1, x1 in tiles:
+        assert y1 - y0 <= 1024 and x1 - x0 <= 1024
+        cover[y0:y1, x0:x1] += 1
+    assert cover.min() >= 1
+    assert tile_grid(500, 600, 1024, 160) == [(0, 0, 500, 600)]
+
+
+def test_merge_keeps_best_of_duplicates_and_distinct_faces():
+    a = Face((0, 0, 100, 100), 0.9)
+    a_dup = Face((5, 5, 102, 98), 0.95)
+    half = Face((0, 0, 50, 100), 0.99)  # a tile border cut the face
+    b = Face((300, 300, 350, 350), 0.8)
+    kept = merge_faces([a, a_dup, half, b])
+    assert len(kept) == 2
+    assert b in kept
+
+
+def test_finds_astronaut_with_landmarks(detector):
+    faces = detector.detect(astronaut())
+    assert len(faces) == 1
+    f = faces[0]
+    assert f.score > 0.95
+    x0, y0, x1, y1 = f.box
+    assert 150 < x0 < 220 and 230 < x1 < 300 and 40 < y0 < 100 and 150 < y1 < 210
+    lm = f.landmarks
+    assert lm.shape == (5, 2)
+    assert (lm[:, 0] > x0).all() and (lm[:, 0] < x1).all() and (lm[:, 1] > y0).all() and (lm[:, 1] < y1).all()
+    assert lm[0, 0] < lm[1, 0]  # left eye left of right eye in the image
+
+
+def test_batch_equals_single(detector):
+    img = astronaut()
+    single = detector.detect(img)
+    batch = detector.detect_batch([img, img[:, ::-1].copy(), img])
+    assert [len(b) for b in batch] == [1, 1, 1]
+    assert np.allclose(batch[0][0].box, single[0].box, atol=1.0)
+
+
+def test_no_face_and_tiny_images(detector):
+    assert detector.detect(np.full((200, 300, 3), 127, np.uint8)) == []
+    assert detector.detect(np.zeros((5, 5, 3), np.uint8)) == []
+
+
+def test_large_image_small_faces_found_via_tiles():
+    # 4000x3000 (12 Mpx) with 40-px-high heads: invisible in a 1600-px overview (16 px), found on tiles.
+    positions = [(300, 400), (1800, 1200), (3500, 2600), (1000, 2900 - 60)]
+    img = scene(3000, 4000, [(x, y, 0.25) for x, y in positions])
+    det = FaceDetector(DetectorConfig(device="cpu", max_side=1600))
+    faces = det.detect(img)
+    centers = np.array([f.center for f in faces])
+    for x, y in positions:
+        assert (np.hypot(centers[:, 0] - (x + 26), centers[:, 1] - (y + 30)) < 40).any(), (x, y)
