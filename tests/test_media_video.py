@@ -118,7 +118,8 @@ def test_corrupt_tail_keeps_what_decodes(tmp_path: Path) -> None:
     cut = tmp_path / "cut.mkv"
     cut.write_bytes(data[: len(data) * 6 // 10])
     info = transcode_video(cut, tmp_path / "out.mkv", lambda f: f, **FAST)
-    assert 0 < info.frame_count < 24
+    assert 0 < info.frame_count < 40
+    assert info.warnings  # reported, not silent
     assert len(_decoded(tmp_path / "out.mkv")[0]) == info.frame_count  # a complete, playable file
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import av
 import av.error
+import av.logging
 import numpy as np
 
 from deepanon.media.atomic import atomic_output
@@ -42,6 +43,7 @@ _COPYABLE_AUDIO = {
     "webm": {"opus", "vorbis"},
     "avi": {"mp3", "mp2", "ac3", "aac", "pcm_s16le", "pcm_u8"},
 }
+_END_TOLERANCE_S = 0.5
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 # Demuxers that read still images: a JPEG renamed .mp4 is not a video.
 _IMAGE_DEMUXERS = ("image2", "_pipe")
@@ -89,7 +91,7 @@ def is_video_path(path: Path | str) -> bool:
 
 def _ffmpeg_reason(e: Exception) -> str:
     if isinstance(e, av.error.InvalidDataError):
-        return "not an image or video (unknown format)"
+        return "not an image or video (unknown format, or damaged)"
     if isinstance(e, OSError) and not isinstance(e, av.error.FFmpegError):
         return os_reason(e)
     reason = getattr(e, "strerror", None) or type(e).__name__
@@ -271,7 +273,10 @@ def transcode_video(
             vout = _add_video_stream(out, fmt, vin, info, crf, preset)
             routes = {a.index: _add_audio_stream(out, fmt, a) for a in inp.streams.audio}
             rebase = fmt == "avi"
-            written, problems = _pump(inp, out, vin, vout, routes, process, k, max(1, batch_size), on_frames, rebase)
+            with _ffmpeg_errors() as logged:
+                written, end_time, problems = _pump(
+                    inp, out, vin, vout, routes, process, k, max(1, batch_size), on_frames, rebase
+                )
             out.mux(vout.encode(None))
             for route in routes.values():
                 if route.encoder:
@@ -280,17 +285,40 @@ def transcode_video(
             out.close()
         if written == 0:
             raise MediaError("no decodable video frames")
-    info.warnings += problems
+    info.warnings += problems + [f"input damaged ({msg})" for msg in logged]
+    # Matroska only knows the longest stream's duration, and audio often runs a little longer: allow half a second.
+    if info.duration and end_time < info.duration - _END_TOLERANCE_S:
+        info.warnings.append(f"input ends early: frames up to {end_time:.2f}s of the {info.duration:.2f}s announced")
     if info.frame_count and written < info.frame_count and fmt != "avi":  # AVI counts B-frame padding too
         info.warnings.append(f"wrote {written} of the {info.frame_count} frames the header announces")
     info.frame_count = written
     return info
 
 
+@contextlib.contextmanager
+def _ffmpeg_errors() -> Iterator[list[str]]:
+    """Collect FFmpeg's error messages (e.g. "File ended prematurely") that do not raise; PyAV mutes them."""
+    messages: list[str] = []
+    old = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture() as logs:
+            try:
+                yield messages
+            finally:
+                for _level, _name, text in logs:
+                    if text.strip() and text.strip() not in messages and len(messages) < 3:
+                        messages.append(text.strip())
+    finally:
+        av.logging.set_level(old)
+
+
 def _pump(
     inp, out, vin, vout, routes: dict, process: Process, k: int, batch_size: int, on_frames, rebase: bool
-) -> tuple[int, list]:
-    """The streaming loop: demux, decode, batch, process, encode, mux. Returns (frames written, warnings).
+) -> tuple[int, float, list[str]]:
+    """The streaming loop: demux, decode, batch, process, encode, mux.
+
+    Returns (frames written, end time of the last frame in seconds, warnings).
 
     rebase: start pts at 0. AVI stores no pts (position = time) and its demuxer reports pts shifted by the codec
     delay; passing those on would add empty leading frames at every generation.
@@ -298,6 +326,7 @@ def _pump(
     batch: list[tuple[np.ndarray, int, Fraction]] = []
     written, last_pts, bad_video, bad_audio = 0, -1, 0, 0
     offset: int | None = None
+    end_time = 0.0
     problems: list[str] = []
 
     def flush() -> None:
@@ -319,7 +348,7 @@ def _pump(
             on_frames(written)
 
     def take(frame: av.VideoFrame) -> None:
-        nonlocal last_pts, offset
+        nonlocal last_pts, offset, end_time
         tb = frame.time_base or vin.time_base or Fraction(1, 30)
         pts = frame.pts if frame.pts is not None else last_pts + 1
         if offset is None:
@@ -327,6 +356,7 @@ def _pump(
         pts -= offset
         pts = max(pts, last_pts + 1)  # encoders need strictly increasing pts
         last_pts = pts
+        end_time = float((pts + offset) * tb) + float(frame.duration * tb if frame.duration else 0)
         batch.append((_to_upright_rgb(frame, k), pts, tb))
         if len(batch) >= batch_size:
             flush()
@@ -362,7 +392,7 @@ def _pump(
         problems.append(f"skipped {bad_video} undecodable video packets")
     if bad_audio:
         problems.append(f"dropped {bad_audio} bad audio packets")
-    return written, problems
+    return written, end_time, problems
 
 
 def make_test_video(
