@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -38,6 +39,7 @@ def _unchanged(a: np.ndarray) -> np.ndarray:
     return a[mask]
 
 
+@functools.cache  # the profile embeds its creation time: build it once so comparisons are stable
 def _icc() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
@@ -312,3 +314,14 @@ def test_read_write_leaves_input_bytes_alone(tmp_path: Path) -> None:
 
 def test_extensions() -> None:
     assert is_image_path("a/B.JPG") and is_image_path("x.tiff") and not is_image_path("x.mp4")
+
+
+def test_lossy_webp_stays_lossy_and_close(tmp_path: Path) -> None:
+    smooth = np.linspace(0, 255, 48 * 40 * 3).reshape(40, 48, 3).astype(np.uint8)
+    Image.fromarray(smooth).save(tmp_path / "in.webp", quality=80)
+    loaded = read_image(tmp_path / "in.webp")
+    assert loaded.format == "WEBP" and not loaded.lossless
+    write_image(tmp_path / "out.webp", loaded, _anonymize(loaded))
+    again = read_image(tmp_path / "out.webp")
+    assert not again.lossless
+    assert np.abs(_unchanged(again.rgb).astype(int) - _unchanged(loaded.rgb).astype(int)).mean() < 3
