@@ -12,6 +12,7 @@ from deepanon.anonymize.filters import FILTERS, apply_filter
 from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
 from deepanon.anonymize.seeds import derive_seed
 from deepanon.detect import DetectorConfig, FaceDetector
+from deepanon.track import Tracker
 from deepanon.types import Face
 
 METHODS = ("gan", *FILTERS)
@@ -97,9 +98,12 @@ class Anonymizer:
         ]
 
     def anonymize_frames(
-        self, frames: Sequence[np.ndarray], keys: Sequence[str]
+        self, frames: Sequence[np.ndarray], keys: Sequence[str], tracker: Tracker | None = None
     ) -> tuple[list[np.ndarray], list[list[Face]]]:
+        """Detect, (track, in frame order), and replace. With a tracker, seeds follow tracks, not frames."""
         faces = self.detect(frames)
+        if tracker is not None:
+            faces = [tracker.update(fs) for fs in faces]
         seeds = [self.face_seeds(k, fs) for k, fs in zip(keys, faces)]
         return self.replace_faces(frames, faces, seeds), faces
 
