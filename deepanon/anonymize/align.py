@@ -15,9 +15,12 @@ from deepanon.types import Face
 # ArcFace 112x112 template in unit coordinates, shrunk by TEMPLATE_SHRINK about TEMPLATE_CENTER so the run-time
 # mask ellipse (feather included) plus a ring of context fits: measured on UTKFace + LFW with MTCNN, the outer
 # ellipse then has semi-axes ~0.30 (x) and ~0.40 (y) of the crop side, centred (p5..p95 ~ 0.42..0.46 for y).
-_ARCFACE = np.array(
-    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
-) / 112.0
+_ARCFACE = (
+    np.array(
+        [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]], np.float32
+    )
+    / 112.0
+)
 TEMPLATE_SHRINK = 0.5
 TEMPLATE_CENTER = np.array([0.5, 0.52], np.float32)
 TEMPLATE = (_ARCFACE - TEMPLATE_CENTER) * TEMPLATE_SHRINK + np.array([0.5, 0.5], np.float32)
@@ -111,9 +114,7 @@ def warp_back(
     )
 
 
-def crop_mask(
-    ell: Ellipse, M: np.ndarray, resolution: int, feather: float = DEFAULT_FEATHER
-) -> np.ndarray:
+def crop_mask(ell: Ellipse, M: np.ndarray, resolution: int, feather: float = DEFAULT_FEATHER) -> np.ndarray:
     """Run-time blend weight (masks.ellipse_alpha of `ell`, image coords) at each crop pixel centre; (R, R) float32."""
     ys, xs = np.mgrid[0:resolution, 0:resolution].astype(np.float64) + 0.5
     inv = invert(M)

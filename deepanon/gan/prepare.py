@@ -122,10 +122,22 @@ def _process_chunk(files: list[tuple[Path, str]], detector, cfg: PrepareConfig) 
         rec["ellipses"].append(np.array([ell.cx, ell.cy, ell.ax, ell.ay], np.float32))
         rec["is_val"].append(np.uint8(is_validation(name, cfg.val_fraction)))
         rec["names"].append(name)
-    shapes = {"images": (0, R, R, 3), "masks": (0, R, R), "landmarks": (0, 5, 2), "matrices": (0, 2, 3),
-              "ellipses": (0, 4), "is_val": (0,)}
-    out = {k: (np.stack(rec[k]) if rec[k] else np.zeros(shapes[k], np.float32 if k in
-               ("landmarks", "matrices", "ellipses") else np.uint8)) for k in ARRAYS}
+    shapes = {
+        "images": (0, R, R, 3),
+        "masks": (0, R, R),
+        "landmarks": (0, 5, 2),
+        "matrices": (0, 2, 3),
+        "ellipses": (0, 4),
+        "is_val": (0,),
+    }
+    out = {
+        k: (
+            np.stack(rec[k])
+            if rec[k]
+            else np.zeros(shapes[k], np.float32 if k in ("landmarks", "matrices", "ellipses") else np.uint8)
+        )
+        for k in ARRAYS
+    }
     out["names"] = np.array(rec["names"], dtype=object).astype(str) if rec["names"] else np.zeros((0,), "<U1")
     out["counts"] = np.array([counts[k] for k in ("files", "unreadable", "not_found", "too_small", "found")])
     return out
@@ -154,8 +166,15 @@ def prepare_dataset(
     if threads:
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
-    cfg = PrepareConfig(resolution, val_fraction, min_face, chunk, threads=threads, device=device,
-                        sources=[str(Path(s).resolve()) for s in sources])
+    cfg = PrepareConfig(
+        resolution,
+        val_fraction,
+        min_face,
+        chunk,
+        threads=threads,
+        device=device,
+        sources=[str(Path(s).resolve()) for s in sources],
+    )
     out = Path(out)
     files = list_images(sources)
     if not files:
@@ -167,8 +186,14 @@ def prepare_dataset(
     n_chunks = (len(files) + chunk - 1) // chunk
     detector = FaceDetector(DetectorConfig(min_face=max(12, int(min_face * 0.8)), device=device))
     t0 = time.time()
-    with Progress(TextColumn("prepare"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                  TimeRemainingColumn(), disable=not progress) as bar:
+    with Progress(
+        TextColumn("prepare"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        disable=not progress,
+    ) as bar:
         task = bar.add_task("prepare", total=len(files), info="")
         found = 0
         for c in range(n_chunks):
@@ -200,8 +225,9 @@ def _assemble(chunk_dir: Path, n_chunks: int, out: Path, cfg: PrepareConfig) -> 
     n = int(sum(sizes))
     with np.load(paths[0]) as z:
         specs = {k: (z[k].shape[1:], z[k].dtype) for k in ARRAYS}
-    arrays = {k: np.lib.format.open_memmap(out / f"{k}.tmp.npy", "w+", dt, (n, *shape)) for k, (shape, dt) in
-              specs.items()}
+    arrays = {
+        k: np.lib.format.open_memmap(out / f"{k}.tmp.npy", "w+", dt, (n, *shape)) for k, (shape, dt) in specs.items()
+    }
     names: list[str] = []
     i = 0
     for p, m in zip(paths, sizes, strict=True):

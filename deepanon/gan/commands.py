@@ -1,0 +1,140 @@
+"""Typer-compatible CLI functions: `deepanon prepare`, `deepanon train`, `deepanon export`.
+
+Registered in deepanon/cli.py with app.command("prepare")(prepare_command) etc.; also runnable alone:
+python -m deepanon.gan.commands train --data datasets/faces --out runs/main
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from deepanon.gan.config import NetConfig, TrainConfig
+
+
+def prepare_command(
+    sources: list[Path] = typer.Argument(..., help="Folders (searched recursively) or image files with one face each."),
+    out: Path = typer.Option(..., "--out", "-o", help="Dataset folder to write (.npy memmaps + dataset.json)."),
+    resolution: int = typer.Option(128, help="Stored crop size; a model at 64 downsamples, 128 needs no re-prepare."),
+    val_fraction: float = typer.Option(0.02, help="Fraction held out for validation, fixed by a hash of the name."),
+    min_face: int = typer.Option(48, help="Skip faces whose box is smaller than this (px, longest side)."),
+    threads: int | None = typer.Option(None, help="CPU threads for torch/OpenCV (1 on a shared machine)."),
+    device: str = typer.Option("cpu", help="Device for face detection: auto, cpu or cuda."),
+) -> None:
+    """Detect, align and store the main face of every photo as GAN training crops (resumable: rerun to continue)."""
+    from deepanon.gan.prepare import prepare_dataset
+
+    summary = prepare_dataset(sources, out, resolution, val_fraction, min_face, threads=threads, device=device)
+    keys = ("files", "found", "not_found", "too_small", "unreadable", "train", "val", "seconds")
+    typer.echo(json.dumps({k: summary[k] for k in keys}))
+
+
+def train_command(
+    data: Path = typer.Option(..., help="Dataset folder made by `deepanon prepare`."),
+    out: Path = typer.Option(Path("runs/main"), help="Run folder: checkpoint.pt, log.jsonl, losses.png, samples/."),
+    resume: bool = typer.Option(False, "--resume", help="Continue exactly from OUT/checkpoint.pt (if present)."),
+    resume_from: Path | None = typer.Option(
+        None, help="Continue from a checkpoint.pt (exact) or a compact .safetensors state (Adam restarts)."
+    ),
+    resolution: int = typer.Option(64, help="Model resolution (<= the stored crop size, dividing it)."),
+    batch: int = typer.Option(32, help="Batch size."),
+    kimg: float = typer.Option(10_000.0, help="Train until this many thousand images have been seen."),
+    lr: float = typer.Option(0.002, help="Adam learning rate of G and D."),
+    r1_gamma: float = typer.Option(0.2, help="R1 penalty weight on D (lazy, every 16 steps)."),
+    seed: int = typer.Option(0, help="Seed of weights, data order, flips and z."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    threads: int | None = typer.Option(None, help="CPU threads for torch (1 on a shared machine)."),
+    amp: bool = typer.Option(True, help="bf16 autocast on CUDA (ignored on CPU)."),
+    sample_every: int = typer.Option(500, help="Steps between sample grids."),
+    checkpoint_every: int = typer.Option(500, help="Steps between checkpoints."),
+    state: Path | None = typer.Option(
+        Path("weights/train_state.safetensors"), help="Compact resumable state, rewritten every --state-every-s."
+    ),
+    state_every_s: float = typer.Option(600.0, help="Seconds between compact states."),
+    export: bool = typer.Option(False, "--export", help="Export the EMA generator to weights/ when done."),
+    g_cbase: int = typer.Option(NetConfig.g_cbase, help="Generator width: channels at res r = min(cbase/r, 256)."),
+    d_cbase: int = typer.Option(NetConfig.d_cbase, help="Discriminator width, as --g-cbase."),
+) -> None:
+    """Train the conditional face GAN (NS loss + R1, EMA generator); exact resume with --resume."""
+    from deepanon.gan.training_loop import train
+
+    cfg = TrainConfig(
+        data=str(data),
+        out=str(out),
+        net=NetConfig(resolution=resolution, g_cbase=g_cbase, d_cbase=d_cbase),
+        batch=batch,
+        g_lr=lr,
+        d_lr=lr,
+        r1_gamma=r1_gamma,
+        total_kimg=kimg,
+        seed=seed,
+        device=device,
+        threads=threads,
+        amp=amp,
+        sample_every=sample_every,
+        checkpoint_every=checkpoint_every,
+        state_path=str(state) if state else None,
+        state_every_s=state_every_s,
+    )
+    if resume and (out / "config.json").exists() and resume_from is None:
+        saved = TrainConfig.from_dict(json.loads((out / "config.json").read_text()))
+        cfg.net = saved.net  # the architecture must match the checkpoint
+    trainer = train(cfg, resume=resume, resume_from=resume_from)
+    if export:
+        _export(trainer.G_ema, cfg, trainer.cur_nimg, trainer.step_idx, None)
+
+
+def _export(G_ema, cfg: TrainConfig, cur_nimg: int, step: int, path: Path | None) -> None:
+    from deepanon.gan.weights import GENERATOR_PATH, export_generator
+
+    data_meta = json.loads((Path(cfg.data) / "dataset.json").read_text())
+    info = {
+        "kimg": round(cur_nimg / 1000, 1),
+        "steps": step,
+        "batch": cfg.batch,
+        "training_data": {
+            "sources": data_meta["config"]["sources"],
+            "train": data_meta["train"],
+            "val": data_meta["val"],
+        },
+    }
+    card = export_generator(G_ema, path or GENERATOR_PATH, info)
+    typer.echo(f"exported {path or GENERATOR_PATH} ({card['kimg']} kimg, sha256 {card['sha256'][:12]})")
+
+
+def export_command(
+    source: Path = typer.Argument(..., help="A run folder, its checkpoint.pt, or a compact .safetensors state."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Where to write (default: weights/generator.*)."),
+) -> None:
+    """Export the EMA generator of a run to weights/generator.safetensors + generator.json (safetensors, SHA-256)."""
+    import torch
+
+    from deepanon.gan.networks import Generator
+    from deepanon.gan.weights import load_train_state
+
+    if source.is_dir():
+        source = source / "checkpoint.pt"
+    if source.suffix == ".safetensors":
+        sds, info = load_train_state(source)
+        cfg, ema, nimg, step = TrainConfig.from_dict(info["config"]), sds["G_ema"], info["cur_nimg"], info["step"]
+    else:
+        ck = torch.load(source, map_location="cpu", weights_only=True)
+        cfg = TrainConfig.from_dict(json.loads(ck["config"]))
+        ema, nimg, step = ck["G_ema"], ck["cur_nimg"], ck["step"]
+    G = Generator(cfg.net)
+    G.load_state_dict(ema)
+    _export(G, cfg, nimg, step, out)
+
+
+def main() -> None:
+    app = typer.Typer(add_completion=False, help="deepanon GAN tools")
+    app.command("prepare")(prepare_command)
+    app.command("train")(train_command)
+    app.command("export")(export_command)
+    app()
+
+
+if __name__ == "__main__":
+    main()

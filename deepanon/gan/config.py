@@ -1,0 +1,75 @@
+"""Typed options for the face GAN: network architecture and training run."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass
+class NetConfig:
+    """Architecture of G and D; saved next to every set of weights so they can be rebuilt exactly."""
+
+    resolution: int = 64
+    z_dim: int = 128
+    w_dim: int = 128
+    map_layers: int = 2
+    g_cbase: int = 1024  # channels at resolution r = min(cbase // r, cmax): thin at high res, where compute is
+    g_cmax: int = 256
+    d_cbase: int = 768
+    d_cmax: int = 256
+    mbstd_group: int = 4
+    landmarks: int = 5
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NetConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Defaults: 64x64 on a single CPU core; raise batch on a GPU."""
+
+    data: str = "datasets/faces"
+    out: str = "runs/main"
+    net: NetConfig = field(default_factory=NetConfig)
+    batch: int = 32
+    g_lr: float = 0.002
+    d_lr: float = 0.002
+    betas: tuple[float, float] = (0.0, 0.99)
+    r1_gamma: float = 0.2
+    r1_interval: int = 16  # lazy R1: every N steps, scaled by N
+    l1_weight: float = 0.0  # optional reconstruction term inside the mask (off: it kills diversity)
+    ema_kimg: float = 10.0  # half-life of the G EMA in thousands of images
+    ema_rampup: float = 0.05  # EMA half-life <= this fraction of the images seen so far
+    flip: bool = True
+    total_kimg: float = 10_000.0
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+    amp: bool = True  # bf16 autocast, CUDA only
+    channels_last: bool = True  # CUDA only
+    sample_every: int = 500  # steps between sample grids
+    checkpoint_every: int = 500  # steps between full checkpoints in the run folder
+    state_every_s: float = 600.0  # seconds between compact states (weights/train_state.safetensors)
+    state_path: str | None = "weights/train_state.safetensors"
+    log_every: int = 20  # steps between loss rows
+    num_samples: int = 8  # validation crops in the sample grid
+    sample_z: int = 4  # z per crop in the sample grid
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in names}
+        if isinstance(kw.get("net"), dict):
+            kw["net"] = NetConfig.from_dict(kw["net"])
+        if "betas" in kw:
+            kw["betas"] = tuple(kw["betas"])
+        return cls(**kw)

@@ -1,0 +1,69 @@
+"""Training batches from a prepared folder (gan/prepare.py): crops at any resolution <= the stored one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deepanon.anonymize.align import crop_mask, flip_landmarks, landmark_maps
+from deepanon.anonymize.masks import Ellipse
+
+
+class FaceCrops:
+    """Memory-mapped crops; `batch(idx, flip)` -> image [-1, 1], mask [0, 1], landmark maps at `resolution`."""
+
+    def __init__(self, root: str | Path, resolution: int, split: str = "train") -> None:
+        root = Path(root)
+        self.meta = json.loads((root / "dataset.json").read_text())
+        self.stored = int(self.meta["resolution"])
+        if resolution > self.stored or self.stored % resolution:
+            raise ValueError(f"cannot train at {resolution} from crops stored at {self.stored}")
+        self.resolution = resolution
+        self.images = np.load(root / "images.npy", mmap_mode="r")
+        self.matrices = np.load(root / "matrices.npy")
+        self.ellipses = np.load(root / "ellipses.npy")
+        self.landmarks = np.load(root / "landmarks.npy")
+        is_val = np.load(root / "is_val.npy")
+        self.indices = np.flatnonzero(is_val == (1 if split == "val" else 0))
+        if len(self.indices) == 0:
+            raise ValueError(f"{root}: no {split} samples")
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def sample(self, n: int, gen: torch.Generator, flip: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Random positions (with replacement) and flips, drawn from `gen` so a resumed run draws the same."""
+        pos = torch.randint(len(self.indices), (n,), generator=gen).numpy()
+        flips = (torch.rand(n, generator=gen) < 0.5).numpy() if flip else np.zeros(n, bool)
+        return pos, flips
+
+    def batch(
+        self, pos: np.ndarray, flips: np.ndarray | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        R, k = self.resolution, self.stored // self.resolution
+        idx = self.indices[np.asarray(pos)]
+        order = np.argsort(idx)  # sorted reads are kinder to the memmap
+        imgs = np.empty((len(idx), self.stored, self.stored, 3), np.uint8)
+        imgs[order] = self.images[idx[order]]
+        x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float()
+        if k > 1:
+            x = F.avg_pool2d(x, k)  # area downsampling: crop coordinates simply scale by 1/k
+        x = x / 127.5 - 1.0
+        masks, lms = [], []
+        for j, i in enumerate(idx):
+            M = self.matrices[i].astype(np.float64) / k
+            m = crop_mask(Ellipse(*map(float, self.ellipses[i])), M, R)  # exact run-time geometry at R
+            lm = self.landmarks[i] / k
+            if flips is not None and flips[j]:
+                m = m[:, ::-1]
+                lm = flip_landmarks(lm, R)
+            masks.append(np.ascontiguousarray(m))
+            lms.append(landmark_maps(lm, R))
+        if flips is not None and flips.any():
+            f = torch.from_numpy(np.asarray(flips, bool))
+            x[f] = x[f].flip(3)
+        return x, torch.from_numpy(np.stack(masks))[:, None], torch.from_numpy(np.stack(lms))

@@ -1,0 +1,284 @@
+"""The training loop: G step, D step (+ lazy R1), EMA; logs, sample grids, atomic checkpoints, exact resume.
+
+Run folder:
+  checkpoint.pt    everything for an exact resume (G, D, G_ema, both Adams, step, RNG state); torch.load weights_only
+  log.jsonl        one row of losses and speed every `log_every` steps; losses.png draws it
+  samples/         grids: original | masked input | G_ema for several z, on fixed validation crops
+  config.json      the TrainConfig of the run
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from deepanon.device import resolve_device
+from deepanon.gan.config import TrainConfig
+from deepanon.gan.dataset import FaceCrops
+from deepanon.gan.loss import discriminator_loss, generator_loss
+from deepanon.gan.networks import Discriminator, Generator, hidden_mask, num_params
+from deepanon.gan.weights import load_train_state, save_train_state
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class Trainer:
+    """All state of one run; `step()` trains one batch. Separate from `train()` so tests can drive it."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        torch.manual_seed(cfg.seed)
+        self.cuda = self.device.type == "cuda"
+        self.amp = cfg.amp and self.cuda
+        self.memory_format = torch.channels_last if (cfg.channels_last and self.cuda) else torch.contiguous_format
+        self.data = FaceCrops(cfg.data, cfg.net.resolution, "train")
+        self.G = Generator(cfg.net).to(self.device, memory_format=self.memory_format)
+        self.D = Discriminator(cfg.net).to(self.device, memory_format=self.memory_format)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.g_lr, betas=tuple(cfg.betas), eps=1e-8)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr, betas=tuple(cfg.betas), eps=1e-8)
+        # One CPU generator drives data order, flips and z: saving its state makes a resume exact.
+        self.rng = torch.Generator().manual_seed(cfg.seed)
+        self.step_idx = 0
+        self.cur_nimg = 0
+
+    # -- one training step ------------------------------------------------------------------------------------
+    def _to(self, t: torch.Tensor) -> torch.Tensor:
+        t = t.to(self.device, non_blocking=True)
+        return t.contiguous(memory_format=self.memory_format) if t.ndim == 4 else t
+
+    def step(self) -> dict[str, float]:
+        cfg = self.cfg
+        pos, flips = self.data.sample(cfg.batch, self.rng, cfg.flip)
+        real, mask, lms = (self._to(t) for t in self.data.batch(pos, flips))
+        z = self._to(torch.randn(cfg.batch, cfg.net.z_dim, generator=self.rng))
+        autocast = torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+        self.D.requires_grad_(False)
+        with autocast:
+            loss_g, fake, stats = generator_loss(self.G, self.D, real, mask, lms, z, cfg.l1_weight)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        self.D.requires_grad_(True)
+
+        do_r1 = cfg.r1_gamma > 0 and self.step_idx % cfg.r1_interval == 0
+        with autocast:
+            loss_d, d_stats = discriminator_loss(
+                self.D, real, fake.float(), mask, lms, cfg.r1_gamma if do_r1 else 0.0, float(cfg.r1_interval)
+            )
+        self.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        self.opt_d.step()
+        stats.update(d_stats)
+
+        self.cur_nimg += cfg.batch
+        self.step_idx += 1
+        self._update_ema()
+        return stats
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        cfg = self.cfg
+        ema_nimg = cfg.ema_kimg * 1000
+        if cfg.ema_rampup:
+            ema_nimg = min(ema_nimg, self.cur_nimg * cfg.ema_rampup)
+        beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
+            p_ema.copy_(p.detach().lerp(p_ema, beta))
+
+    # -- state ----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "step": self.step_idx,
+            "cur_nimg": self.cur_nimg,
+            "rng": self.rng.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "config": json.dumps(self.cfg.to_dict()),
+        }
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.G.load_state_dict(sd["G"])
+        self.D.load_state_dict(sd["D"])
+        self.G_ema.load_state_dict(sd["G_ema"])
+        self.opt_g.load_state_dict(sd["opt_g"])
+        self.opt_d.load_state_dict(sd["opt_d"])
+        self.step_idx, self.cur_nimg = int(sd["step"]), int(sd["cur_nimg"])
+        self.rng.set_state(sd["rng"])
+        torch.set_rng_state(sd["torch_rng"])
+
+    def save_checkpoint(self, path: Path) -> None:
+        """Atomic: a crash mid-write leaves the previous checkpoint intact."""
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(self.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    def load_checkpoint(self, path: Path) -> None:
+        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+
+    def save_compact(self, path: Path) -> None:
+        save_train_state(
+            path, self.G, self.D, self.G_ema, self.step_idx, self.cur_nimg, self.cfg.to_dict(), self.rng.get_state()
+        )
+
+    def load_compact(self, path: Path) -> None:
+        """Weights (fp16 -> fp32), step and data RNG from a compact state; the Adam moments restart from zero."""
+        sds, info = load_train_state(path)
+        self.G.load_state_dict(sds["G"])
+        self.D.load_state_dict(sds["D"])
+        self.G_ema.load_state_dict(sds["G_ema"])
+        self.step_idx, self.cur_nimg = info["step"], info["cur_nimg"]
+        if "rng" in sds:
+            self.rng.set_state(sds["rng"])  # type: ignore[arg-type]
+
+    # -- samples --------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample_grid(self, val: FaceCrops, n: int, n_z: int) -> np.ndarray:
+        """Rows: fixed validation crops; columns: original, masked input, G_ema for n_z fixed z. uint8 RGB."""
+        n = min(n, len(val))
+        real, mask, lms = (self._to(t) for t in val.batch(np.arange(n)))
+        zgen = torch.Generator().manual_seed(12345)
+        cols = [real, real * (1 - hidden_mask(mask))]
+        for _ in range(n_z):
+            z = self._to(torch.randn(n, self.cfg.net.z_dim, generator=zgen))
+            cols.append(self.G_ema(real, mask, lms, z))
+        grid = torch.stack([torch.cat([c[i] for c in cols], dim=2) for i in range(n)])
+        img = torch.cat(list(grid), dim=1)  # (3, n*R, cols*R)
+        img = ((img.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+        return img
+
+
+def _write_png(img: np.ndarray, path: Path, scale: int = 2) -> None:
+    tmp = path.with_name(path.name + ".tmp.png")
+    im = Image.fromarray(img)
+    if scale > 1:
+        im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    im.save(tmp)
+    os.replace(tmp, path)
+
+
+def plot_log(
+    rows: list[dict], path: Path, keys: tuple[str, ...] = ("g_adv", "d_loss", "d_real", "d_fake", "r1", "img_s")
+) -> None:
+    """Loss curves drawn with PIL (no matplotlib dependency): one panel per key, x = kimg, moving average."""
+    keys = tuple(k for k in keys if any(k in r for r in rows))
+    if not rows or not keys:
+        return
+    W, H, pad = 720, 130, 40
+    im = Image.new("RGB", (W, H * len(keys)), "white")
+    dr = ImageDraw.Draw(im)
+    for p, key in enumerate(keys):
+        pts = [(r["kimg"], r[key]) for r in rows if key in r and np.isfinite(r[key])]
+        top = p * H
+        dr.rectangle([pad, top + 10, W - 10, top + H - 20], outline="gray")
+        dr.text((pad + 5, top + 12), key, fill="black")
+        if len(pts) < 2:
+            continue
+        xs, ys = np.array(pts, np.float64).T
+        k = max(1, len(ys) // 100)
+        ys = np.convolve(ys, np.ones(k) / k, mode="valid")
+        xs = xs[k - 1 :]
+        lo, hi = float(np.percentile(ys, 1)), float(np.percentile(ys, 99))
+        hi = hi if hi > lo else lo + 1e-6
+        x0, x1 = float(xs[0]), float(xs[-1]) if xs[-1] > xs[0] else float(xs[0]) + 1e-6
+        px = pad + (xs - x0) / (x1 - x0) * (W - 10 - pad)
+        py = top + H - 20 - (np.clip(ys, lo, hi) - lo) / (hi - lo) * (H - 30)
+        dr.line(list(zip(px.tolist(), py.tolist(), strict=True)), fill="blue", width=1)
+        dr.text((2, top + 10), f"{hi:.3g}", fill="black")
+        dr.text((2, top + H - 30), f"{lo:.3g}", fill="black")
+        dr.text((W - 120, top + H - 18), f"{x1:.1f} kimg", fill="black")
+    tmp = path.with_name(path.name + ".tmp.png")
+    im.save(tmp)
+    os.replace(tmp, path)
+
+
+def _read_log(path: Path, max_step: int | None = None) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in rows if max_step is None or r["step"] <= max_step]
+
+
+def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None = None) -> Trainer:
+    """Train until cfg.total_kimg. resume: continue from the run folder's checkpoint.pt (exact);
+    resume_from: a checkpoint.pt (exact) or a compact .safetensors state (weights + step; Adam restarts)."""
+    run = Path(cfg.out)
+    (run / "samples").mkdir(parents=True, exist_ok=True)
+    tr = Trainer(cfg)
+    source = run / CHECKPOINT if resume and (run / CHECKPOINT).exists() else resume_from
+    if source is not None:
+        source = Path(source)
+        tr.load_compact(source) if source.suffix == ".safetensors" else tr.load_checkpoint(source)
+        print(f"resumed from {source} at step {tr.step_idx} ({tr.cur_nimg / 1000:.1f} kimg)", flush=True)
+    elif resume:
+        print(f"no checkpoint in {run}: starting fresh", flush=True)
+    (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    log_path = run / "log.jsonl"
+    rows = _read_log(log_path, tr.step_idx)  # drop rows of steps that the resume will redo
+    log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    val = FaceCrops(cfg.data, cfg.net.resolution, "val")
+    print(
+        f"G {num_params(tr.G) / 1e6:.2f} M params, D {num_params(tr.D) / 1e6:.2f} M, {len(tr.data)} train / "
+        f"{len(val)} val crops at {cfg.net.resolution}px, device {tr.device}",
+        flush=True,
+    )
+
+    total = int(cfg.total_kimg * 1000)
+    live = sys.stdout.isatty()
+    t_last, n_last, img_s = time.time(), tr.cur_nimg, 0.0
+    t_state = time.time()
+    acc: dict[str, list[float]] = {}
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("train"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not live
+    ) as bar:
+        task = bar.add_task("train", total=total, completed=tr.cur_nimg, info="")
+        while tr.cur_nimg < total:
+            stats = tr.step()
+            for k, v in stats.items():
+                acc.setdefault(k, []).append(v)
+            s = tr.step_idx
+            if s % cfg.log_every == 0:
+                now = time.time()
+                img_s = (tr.cur_nimg - n_last) / max(now - t_last, 1e-9)
+                t_last, n_last = now, tr.cur_nimg
+                row = {"step": s, "kimg": round(tr.cur_nimg / 1000, 3), "time": round(now, 1), "img_s": round(img_s, 2)}
+                row.update({k: round(float(np.mean(v)), 5) for k, v in acc.items()})
+                acc.clear()
+                with log_path.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+                info = (
+                    f"{row['kimg']:.1f} kimg  G {row.get('g_adv', 0):.3f}  D {row.get('d_loss', 0):.3f}  "
+                    f"{img_s:.1f} img/s"
+                )
+                bar.update(task, completed=tr.cur_nimg, info=info)
+                if not live and s % (cfg.log_every * 5) == 0:
+                    print(f"step {s}  {info}", flush=True)
+            if s % cfg.sample_every == 0 or tr.cur_nimg >= total:
+                grid = tr.sample_grid(val, cfg.num_samples, cfg.sample_z)
+                _write_png(grid, run / "samples" / f"step_{s:07d}.png")
+                _write_png(grid, run / "samples" / "latest.png")
+            if s % cfg.checkpoint_every == 0 or tr.cur_nimg >= total:
+                tr.save_checkpoint(run / CHECKPOINT)
+                plot_log(_read_log(log_path), run / "losses.png")
+            if cfg.state_path and (time.time() - t_state > cfg.state_every_s or tr.cur_nimg >= total):
+                tr.save_compact(Path(cfg.state_path))
+                t_state = time.time()
+    return tr
