@@ -12,4 +12,7 @@ if [ -n "$extras" ]; then "${pip[@]}" -e ".[$extras]"; else "${pip[@]}" -e .; fi
 # facenet-pytorch (MTCNN, weights inside the wheel) pins torch<2.3, numpy<2 and Pillow<10.3 but runs
 # fine on current releases, so it is installed without its pins.
 "${pip[@]}" --no-deps "facenet-pytorch==2.6.0"
+# deface (a peer in `deepanon evaluate`) pins the non-headless opencv-python, which would clash with the
+# headless build: installed without its pins; the eval extra brings what it imports.
+case ",$extras," in *,eval,*) "${pip[@]}" --no-deps "deface==1.5.0" ;; esac
 echo "deepanon installed in .venv (activate with: source .venv/bin/activate)"
