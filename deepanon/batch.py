@@ -82,7 +82,7 @@ def run_batch(
     summary = Summary()
     t_start = time.perf_counter()
     for path, reason in plan.errors:
-        console.print(f"[red]error[/red] {path}: {reason}", highlight=False, markup=True)
+        console.print(f"[red]error[/red] {path}: {reason}", highlight=False, soft_wrap=True)
         summary.failed += 1
         summary.failures.append(f"{path}: {reason}")
         if report is not None:
@@ -124,7 +124,7 @@ def run_batch(
                     if result.frames is None:
                         summary.faces += result.face_count
                     for w in result.warnings:
-                        console.print(f"[yellow]warning[/yellow] {job.src}: {w}", highlight=False)
+                        console.print(f"[yellow]warning[/yellow] {job.src}: {w}", highlight=False, soft_wrap=True)
                 except KeyboardInterrupt:
                     console.print(
                         f"[red]interrupted[/red] while on {job.src}; no partial output was left", highlight=False
@@ -135,7 +135,7 @@ def run_batch(
                     error = _reason(exc)
                     summary.failed += 1
                     summary.failures.append(f"{job.src}: {error}")
-                    console.print(f"[red]error[/red] {job.src}: {error}", highlight=False)
+                    console.print(f"[red]error[/red] {job.src}: {error}", highlight=False, soft_wrap=True)
             if report is not None:
                 report.write(
                     json.dumps(_record(job, status, anon.config.method, time.perf_counter() - t0, result, error)) + "\n"

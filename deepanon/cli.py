@@ -130,7 +130,7 @@ def anonymize(
             method.value, device.value, seed=seed, threshold=threshold, min_face=min_face, mask_scale=mask_scale
         )
     except (UsageError, ValueError, FileNotFoundError) as exc:
-        err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+        err.print(f"[red]usage error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     opts = FileOptions(keep_metadata=keep_metadata, max_pixels=max_pixels, crf=crf, batch_size=batch_size)
     report_file = report.open("w", encoding="utf-8") if report else None
