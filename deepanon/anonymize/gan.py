@@ -1,0 +1,129 @@
+"""GAN anonymizer: align every face -> generate a new one in one batch -> warp back -> colour-match -> blend.
+
+The region that changes is exactly masks.face_region (the feathered ellipse); every other pixel of the frame is
+returned bit-identical. Faces too small for the generator, or without landmarks, are pixelated instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepanon.anonymize.align import alignment_matrix, crop, face_crop_mask, landmark_maps, transform_points, warp_back
+from deepanon.anonymize.filters import apply_filter
+from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, blend, face_region
+from deepanon.device import resolve_device
+from deepanon.types import Face
+
+# Below this box size (longest side, px) the generator's crop would be mostly upsampled noise and a painted face
+# is not worth its cost: such faces are pixelated (never left as they were).
+MIN_GAN_FACE = 24
+# Limit on the standard-deviation correction of the colour match: it fixes casts, it must not flatten a face.
+STD_RATIO_RANGE = (0.8, 1.25)
+
+
+def z_for_seed(seed: int, z_dim: int) -> torch.Tensor:
+    """The latent of one face: same seed -> same new identity, on any device."""
+    return torch.randn(z_dim, generator=torch.Generator().manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF))
+
+
+def color_match(painted: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Shift the painted crop's colours so its feathered rim matches the original rim (per channel mean/std).
+
+    painted, original: (R, R, 3) float; mask: (R, R) blend weight. The rim (0 < mask < 1) is where both are seen.
+    """
+    rim = (mask > 0) & (mask < 1)
+    if rim.sum() < 16:
+        return painted
+    p, o = painted[rim], original[rim]
+    ratio = np.clip((o.std(0) + 1e-3) / (p.std(0) + 1e-3), *STD_RATIO_RANGE)
+    return (painted - p.mean(0)) * ratio + o.mean(0)
+
+
+class GanPainter:
+    """Paints new faces with the exported generator (weights/generator.safetensors)."""
+
+    def __init__(
+        self,
+        weights: str | Path | None = None,
+        device: str = "auto",
+        batch: int = 64,
+        half: bool | None = None,
+        colour_match: bool = True,
+        mask_scale: float = DEFAULT_MASK_SCALE,
+        feather: float = DEFAULT_FEATHER,
+        generator: torch.nn.Module | None = None,
+    ) -> None:
+        from deepanon.gan.weights import load_generator
+
+        self.device = resolve_device(device)
+        self.G = generator if generator is not None else load_generator(weights, self.device)
+        self.G = self.G.to(self.device).eval().requires_grad_(False)
+        self.half = (self.device.type == "cuda") if half is None else half
+        if self.half:
+            self.G = self.G.half()
+        self.resolution = int(self.G.cfg.resolution)
+        self.z_dim = int(self.G.cfg.z_dim)
+        self.batch = batch
+        self.colour_match = colour_match
+        self.mask_scale = mask_scale
+        self.feather = feather
+
+    def paint_one(self, rgb: np.ndarray, faces: Sequence[Face], seeds: Sequence[int] | None = None) -> np.ndarray:
+        return self.paint([rgb], [list(faces)], None if seeds is None else [list(seeds)])[0]
+
+    def paint(
+        self,
+        frames: Sequence[np.ndarray],
+        faces: Sequence[Sequence[Face]],
+        seeds: Sequence[Sequence[int]] | None = None,
+    ) -> list[np.ndarray]:
+        """New frames with every face replaced. seeds[i][j] fixes the identity of faces[i][j] (default: random)."""
+        if len(frames) != len(faces) or (seeds is not None and len(seeds) != len(faces)):
+            raise ValueError("frames, faces and seeds must have one entry per frame")
+        R = self.resolution
+        out = [f.copy() for f in frames]
+        small: list[list[Face]] = [[] for _ in frames]
+        jobs: list[tuple[int, Face, int, np.ndarray]] = []
+        for i, (frame, fs) in enumerate(zip(frames, faces, strict=True)):
+            for j, face in enumerate(fs):
+                if face.landmarks is None or max(face.width, face.height) < MIN_GAN_FACE:
+                    small[i].append(face)
+                    continue
+                if face_region(face, frame.shape, self.mask_scale, self.feather) is None:
+                    continue  # entirely off-image: nothing of it is visible
+                seed = int(seeds[i][j]) if seeds is not None else int(np.random.SeedSequence().entropy % 2**63)
+                jobs.append((i, face, seed, alignment_matrix(face, R, self.mask_scale)))
+        for s in range(0, len(jobs), self.batch):  # all faces of all frames in as few batches as possible
+            part = jobs[s : s + self.batch]
+            crops = np.stack([crop(frames[i], M, R) for i, _, _, M in part])
+            masks = np.stack([face_crop_mask(f, M, R, self.mask_scale) for _, f, _, M in part])
+            lms = np.stack([landmark_maps(transform_points(M, f.landmarks), R) for _, f, _, M in part])
+            z = torch.stack([z_for_seed(seed, self.z_dim) for _, _, seed, _ in part])
+            painted = self._generate(crops, masks, lms, z)
+            for (i, face, _, M), p, c, m in zip(part, painted, crops, masks, strict=True):
+                if self.colour_match:
+                    p = color_match(p, c.astype(np.float32), m)
+                p8 = np.clip(np.rint(p), 0, 255).astype(np.uint8)
+                region = face_region(face, out[i].shape, self.mask_scale, self.feather)
+                if region is None:
+                    continue
+                warped = warp_back(p8, M, (region.y1 - region.y0, region.x1 - region.x0), (region.x0, region.y0))
+                out[i][region.slices] = blend(out[i][region.slices], warped, region.alpha)
+        for i, fs in enumerate(small):
+            if fs:
+                out[i] = apply_filter(out[i], fs, "pixelate", self.mask_scale, self.feather)
+        return out
+
+    @torch.inference_mode()
+    def _generate(self, crops: np.ndarray, masks: np.ndarray, lms: np.ndarray, z: torch.Tensor) -> np.ndarray:
+        """Raw generator crops, (N, R, R, 3) float32 in 0..255."""
+        dt = torch.float16 if self.half else torch.float32
+        x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).to(dt) / 127.5 - 1.0
+        m = torch.from_numpy(masks).to(self.device, dt)[:, None]
+        lm = torch.from_numpy(lms).to(self.device, dt)
+        y = self.G(x, m, lm, z.to(self.device, dt), raw=True)
+        return ((y.float().clamp(-1, 1) + 1.0) * 127.5).permute(0, 2, 3, 1).cpu().numpy()
