@@ -184,7 +184,8 @@ def prepare_dataset(
     chunk_dir = out / "chunks" / plan.hexdigest()[:12]
     chunk_dir.mkdir(parents=True, exist_ok=True)
     n_chunks = (len(files) + chunk - 1) // chunk
-    detector = FaceDetector(DetectorConfig(min_face=max(12, int(min_face * 0.8)), device=device))
+    # Search a little below min_face (at most 40 px) so that small faces are counted as too small, not as missing.
+    detector = FaceDetector(DetectorConfig(min_face=max(12, min(int(min_face * 0.8), 40)), device=device))
     t0 = time.time()
     with Progress(
         TextColumn("prepare"),

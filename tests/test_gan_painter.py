@@ -1,0 +1,84 @@
+"""GanPainter: faces replaced in one batch, everything outside the face regions bit-identical."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from deepanon.anonymize.align import TEMPLATE
+from deepanon.anonymize.gan import MIN_GAN_FACE, GanPainter
+from deepanon.anonymize.masks import face_region
+from deepanon.gan.config import NetConfig
+from deepanon.gan.networks import Generator
+from deepanon.types import Face
+
+TINY = NetConfig(resolution=16, z_dim=8, w_dim=8, map_layers=1, g_cbase=64, g_cmax=16, d_cbase=64, d_cmax=16)
+
+
+def face_at(cx: float, cy: float, size: float, landmarks: bool = True) -> Face:
+    lm = ((TEMPLATE - 0.5) * size * 2.2 + np.array([cx, cy])).astype(np.float32)
+    box = (cx - size / 2, cy - size * 0.45, cx + size / 2, cy + size * 0.6)
+    return Face(box, 0.99, lm if landmarks else None)
+
+
+@pytest.fixture(scope="module")
+def painter() -> GanPainter:
+    import torch
+
+    torch.manual_seed(0)
+    return GanPainter(generator=Generator(TINY), device="cpu")
+
+
+@pytest.fixture
+def frame() -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return cv2.GaussianBlur(rng.integers(0, 255, (160, 240, 3), dtype=np.uint8), (0, 0), 2)
+
+
+def changed_outside(before: np.ndarray, after: np.ndarray, faces: list[Face]) -> int:
+    allowed = np.zeros(before.shape[:2], bool)
+    for f in faces:
+        r = face_region(f, before.shape)
+        allowed[r.slices] |= r.alpha > 0
+    return int((before != after).any(axis=2)[~allowed].sum())
+
+
+def test_outside_pixels_bit_identical_and_faces_changed(painter: GanPainter, frame: np.ndarray) -> None:
+    faces = [face_at(60, 70, 50), face_at(170, 80, 40), face_at(220, 150, 12)]  # the last one is too small
+    assert max(faces[2].width, faces[2].height) < MIN_GAN_FACE
+    out = painter.paint([frame], [faces], [[1, 2, 3]])[0]
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    assert changed_outside(frame, out, faces) == 0
+    for f in faces:
+        r = face_region(f, frame.shape)
+        inside = r.alpha >= 1
+        assert (out[r.slices][inside] != frame[r.slices][inside]).any(axis=1).mean() > 0.5
+    assert out is not frame
+
+
+def test_seed_defines_identity(painter: GanPainter, frame: np.ndarray) -> None:
+    f = [face_at(100, 80, 60)]
+    a = painter.paint_one(frame, f, [7])
+    b = painter.paint_one(frame, f, [7])
+    c = painter.paint_one(frame, f, [8])
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_batch_of_frames_matches_one_by_one(painter: GanPainter, frame: np.ndarray) -> None:
+    frames = [frame, frame[::-1].copy()]
+    faces = [[face_at(60, 70, 50)], [face_at(150, 90, 45), face_at(60, 60, 30)]]
+    seeds = [[1], [2, 3]]
+    together = painter.paint(frames, faces, seeds)
+    for fr, fs, sd, t in zip(frames, faces, seeds, together, strict=True):
+        np.testing.assert_allclose(painter.paint_one(fr, fs, sd).astype(int), t.astype(int), atol=1)
+
+
+def test_faces_without_landmarks_are_pixelated(painter: GanPainter, frame: np.ndarray) -> None:
+    f = face_at(100, 80, 60, landmarks=False)
+    before = frame.copy()
+    out = painter.paint_one(frame, [f])
+    assert np.array_equal(frame, before), "the input is never modified"
+    assert changed_outside(frame, out, [f]) == 0
+    assert not np.array_equal(out, frame)
