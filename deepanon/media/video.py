@@ -20,7 +20,9 @@ Decisions:
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -46,6 +48,7 @@ _COPYABLE_AUDIO = {
 _END_TOLERANCE_S = 0.5
 _LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 # Demuxers that read still images: a JPEG renamed .mp4 is not a video.
+_IN_FLIGHT = 2  # batches handed to process() and not yet encoded
 _IMAGE_DEMUXERS = ("image2", "_pipe")
 
 Process = Callable[[list[np.ndarray]], list[np.ndarray]]
@@ -329,23 +332,33 @@ def _pump(
     end_time = 0.0
     problems: list[str] = []
 
-    def flush() -> None:
+    # process() runs on one worker thread while this thread keeps decoding and encoding: detection and
+    # generation overlap with the codec work. At most _IN_FLIGHT batches wait, so memory stays flat.
+    pending: deque[tuple[Future[list[np.ndarray]], list[tuple[np.ndarray, int, Fraction]]]] = deque()
+    worker = ThreadPoolExecutor(1, thread_name_prefix="deepanon-process")
+
+    def encode_oldest() -> None:
         nonlocal written
-        if not batch:
-            return
-        frames = [b[0] for b in batch]
-        result = process(frames)
-        if len(result) != len(frames) or any(r.shape != f.shape for r, f in zip(result, frames, strict=True)):
+        future, meta = pending.popleft()
+        result = future.result()
+        if len(result) != len(meta) or any(r.shape != m[0].shape for r, m in zip(result, meta, strict=True)):
             raise ValueError("process must return as many frames as it got, of the same shapes")
-        for img, (_, pts, tb) in zip(result, batch, strict=True):
+        for img, (_, pts, tb) in zip(result, meta, strict=True):
             stored = np.rot90(img, -k) if k else img
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(stored, dtype=np.uint8), "rgb24")
             frame.pts, frame.time_base = pts, tb
             out.mux(vout.encode(frame))
-        written += len(batch)
-        batch.clear()
+        written += len(meta)
         if on_frames is not None:
             on_frames(written)
+
+    def flush(drain: bool = False) -> None:
+        if batch:
+            meta = list(batch)
+            batch.clear()
+            pending.append((worker.submit(process, [m[0] for m in meta]), meta))
+        while pending and (drain or len(pending) > _IN_FLIGHT):
+            encode_oldest()
 
     def take(frame: av.VideoFrame) -> None:
         nonlocal last_pts, offset, end_time
@@ -362,32 +375,35 @@ def _pump(
             flush()
 
     try:
-        for packet in inp.demux(vin, *inp.streams.audio):
-            if packet.stream.type == "video":
-                try:
-                    frames = vin.decode(packet)
-                except (av.error.FFmpegError, ValueError):
-                    bad_video += 1
+        try:
+            for packet in inp.demux(vin, *inp.streams.audio):
+                if packet.stream.type == "video":
+                    try:
+                        frames = vin.decode(packet)
+                    except (av.error.FFmpegError, ValueError):
+                        bad_video += 1
+                        continue
+                    for frame in frames:
+                        take(frame)
                     continue
-                for frame in frames:
-                    take(frame)
-                continue
-            route = routes[packet.stream.index]
-            try:
-                if route.encoder:
-                    for frame in packet.decode():
-                        _encode_audio(out, route, frame)
-                elif packet.dts is not None:  # the demuxer's final empty packet has none
-                    packet.stream = route.out
-                    out.mux(packet)
-            except (av.error.FFmpegError, ValueError):
-                bad_audio += 1  # a bad audio packet must not stop the video
-    except av.error.FFmpegError as e:
-        problems.append(f"input damaged ({_ffmpeg_reason(e)}): kept what decoded before it")
-    with contextlib.suppress(av.error.FFmpegError, ValueError):
-        for frame in vin.decode(None):
-            take(frame)
-    flush()
+                route = routes[packet.stream.index]
+                try:
+                    if route.encoder:
+                        for frame in packet.decode():
+                            _encode_audio(out, route, frame)
+                    elif packet.dts is not None:  # the demuxer's final empty packet has none
+                        packet.stream = route.out
+                        out.mux(packet)
+                except (av.error.FFmpegError, ValueError):
+                    bad_audio += 1  # a bad audio packet must not stop the video
+        except av.error.FFmpegError as e:
+            problems.append(f"input damaged ({_ffmpeg_reason(e)}): kept what decoded before it")
+        with contextlib.suppress(av.error.FFmpegError, ValueError):
+            for frame in vin.decode(None):
+                take(frame)
+        flush(drain=True)
+    finally:
+        worker.shutdown(wait=True, cancel_futures=True)
     if bad_video:
         problems.append(f"skipped {bad_video} undecodable video packets")
     if bad_audio:
