@@ -27,8 +27,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/wider-val")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N images (0: all)")
-    ap.add_argument("--min-faces", default="20,12")
-    ap.add_argument("--stages", default="0.6:0.7,0.5:0.6", help="P-Net:R-Net gate pairs to try, comma separated")
+    ap.add_argument(
+        "--settings",
+        default="20@0.6:0.7,12@0.6:0.7,12@0.5:0.6",
+        help="comma-separated MIN_FACE@PNET:RNET detector settings to compare",
+    )
     ap.add_argument("--device", default="auto")
     ap.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
     args = ap.parse_args()
@@ -38,11 +41,7 @@ def main() -> None:
     pixels = [np.asarray(Image.open(im.path).convert("RGB")) for im in images]
     n_gt = sum(len(im.boxes) for im in images)
     rows = []
-    settings = [
-        (int(m), tuple(float(v) for v in st.split(":")))
-        for m in args.min_faces.split(",")
-        for st in args.stages.split(",")
-    ]
+    settings = [(int(m), tuple(float(v) for v in st.split(":"))) for m, st in (c.split("@") for c in args.settings.split(","))]
     for min_face, stages in settings:
         cfg = DetectorConfig(device=args.device, min_face=min_face, threshold=min(THRESHOLDS), stage_thresholds=stages)
         det = FaceDetector(cfg)

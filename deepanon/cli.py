@@ -32,6 +32,11 @@ class DeviceChoice(str, Enum):
     cuda = "cuda"
 
 
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 _DET = DetectorConfig()
 
 
@@ -54,10 +59,10 @@ def _root(
 
 @app.command()
 def anonymize(
-    inputs: list[Path] = typer.Argument(
+    inputs: list[str] = typer.Argument(  # str, not Path: Path folds the // of URLs (s3://...) for --engine ray
         ..., metavar="INPUT...", help="Image or video files and folders (searched recursively)."
     ),
-    output: Path = typer.Option(
+    output: str = typer.Option(
         ...,
         "--output",
         "-o",
@@ -112,6 +117,24 @@ def anonymize(
     ),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Video frames detected and anonymized together."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    engine: Engine = typer.Option(
+        Engine.local,
+        "--engine",
+        help="local: this process. ray: a Ray cluster (needs the ray extra); INPUT and -o may then be URLs "
+        "(s3://..., any fsspec filesystem installed).",
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="--engine ray: the cluster to join (default: start a local Ray on this machine)."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="--engine ray: number of workers (default: one per CPU, or per GPU)."
+    ),
+    gpus_per_worker: float | None = typer.Option(
+        None,
+        "--gpus-per-worker",
+        min=0.0,
+        help="--engine ray: GPUs per worker, may be fractional (default: 1 when the cluster has GPUs, else 0).",
+    ),
 ) -> None:
     """Anonymize every face in images (JPEG, PNG, WebP, BMP, TIFF) and videos (mp4, mov, mkv, avi, webm).
 
@@ -124,15 +147,45 @@ def anonymize(
     from deepanon.media.inputs import UsageError, plan_jobs
 
     err = Console(stderr=True)
+    opts = FileOptions(keep_metadata=keep_metadata, max_pixels=max_pixels, crf=crf, batch_size=batch_size)
+    if engine is Engine.ray:  # the same run on a Ray cluster (deepanon/distributed)
+        from deepanon.distributed.ray import RayOptions, run_ray
+
+        anon_kwargs = dict(
+            method=method.value,
+            device=device.value,
+            seed=seed,
+            threshold=threshold,
+            min_face=min_face,
+            mask_scale=mask_scale,
+        )
+        try:
+            summary, ignored, where = run_ray(
+                inputs,
+                output,
+                anon_kwargs,
+                opts,
+                RayOptions(ray_address, workers, gpus_per_worker),
+                overwrite=overwrite,
+                report_path=report,
+                console=err,
+                show_progress=not quiet,
+            )
+        except UsageError as exc:
+            err.print(f"[red]usage error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        typer.echo(_summary_line(summary, ignored, method.value, where))
+        raise typer.Exit(summary.exit_code)
     try:
-        plan = plan_jobs(inputs, output)
+        plan = plan_jobs([Path(p) for p in inputs], Path(output))
         anon = Anonymizer(
             method.value, device.value, seed=seed, threshold=threshold, min_face=min_face, mask_scale=mask_scale
         )
     except (UsageError, ValueError, FileNotFoundError) as exc:
         err.print(f"[red]usage error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    opts = FileOptions(keep_metadata=keep_metadata, max_pixels=max_pixels, crf=crf, batch_size=batch_size)
     report_file = report.open("w", encoding="utf-8") if report else None
     try:
         summary = run_batch(
@@ -143,13 +196,28 @@ def anonymize(
     finally:
         if report_file:
             report_file.close()
-    ignored = f", {plan.ignored} non-media files ignored" if plan.ignored else ""
-    typer.echo(
-        f"{summary.done} done, {summary.skipped} skipped (already there), {summary.failed} failed{ignored}; "
-        f"{summary.faces} faces{f' in {summary.frames} video frames' if summary.frames else ''}, "
-        f"{summary.seconds:.1f} s, method {method.value} on {anon.device}"
-    )
+    typer.echo(_summary_line(summary, plan.ignored, method.value, anon.device))
     raise typer.Exit(summary.exit_code)
+
+
+def _summary_line(summary, ignored: int, method: str, where: str) -> str:  # summary: deepanon.batch.Summary
+    ignored_note = f", {ignored} non-media files ignored" if ignored else ""
+    return (
+        f"{summary.done} done, {summary.skipped} skipped (already there), {summary.failed} failed{ignored_note}; "
+        f"{summary.faces} faces{f' in {summary.frames} video frames' if summary.frames else ''}, "
+        f"{summary.seconds:.1f} s, method {method} on {where}"
+    )
+
+
+def _register_gan_commands() -> None:
+    from deepanon.gan.commands import export_command, prepare_command, train_command
+
+    app.command("prepare")(prepare_command)
+    app.command("train")(train_command)
+    app.command("export")(export_command)
+
+
+_register_gan_commands()
 
 
 def main() -> None:
