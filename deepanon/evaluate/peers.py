@@ -1,0 +1,134 @@
+"""The anonymizers compared side by side: deepanon's methods and deface's, behind one small interface.
+
+Each peer splits its work into `detect` and `replace` so the evaluation can time the stages from outside
+(the pipeline code is not touched) and knows which boxes each method chose to anonymize.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from deepanon.types import Face
+
+DEFAULT_METHODS = ("gan", "blur", "pixelate", "deface-blur", "deface-mosaic")
+DEFACE_METHODS = {"deface-blur": "blur", "deface-mosaic": "mosaic"}
+DEFACE_MASK_SCALE = 1.3  # deface's defaults (CLI --mask-scale, --mosaicsize)
+DEFACE_MOSAIC = 20
+
+
+class Peer(Protocol):
+    name: str
+    detector_key: str  # peers with the same key find the same faces: detection is run (and timed) once for them
+
+    def start_video(self) -> None: ...
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]: ...
+
+    def replace(
+        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
+    ) -> list[np.ndarray]: ...
+
+
+class DeepanonPeer:
+    """deepanon's Anonymizer, called stage by stage exactly as Anonymizer.anonymize_frames does."""
+
+    def __init__(self, method: str, device: str = "auto", seed: int | None = 0) -> None:
+        from deepanon.anonymize.pipeline import Anonymizer
+
+        self.name = method
+        self.detector_key = "deepanon-mtcnn"
+        self.anon = Anonymizer(method, device, seed=seed)
+        self.tracker = None
+
+    def start_video(self) -> None:
+        from deepanon.track import Tracker
+
+        self.tracker = Tracker()
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        faces = self.anon.detect(frames)
+        if self.tracker is not None:  # tracking is part of choosing what to anonymize in a video
+            faces = [self.tracker.update(fs) for fs in faces]
+        return faces
+
+    def replace(
+        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
+    ) -> list[np.ndarray]:
+        seeds = [self.anon.face_seeds(k, fs) for k, fs in zip(keys, faces)]
+        return self.anon.replace_faces(frames, faces, seeds)
+
+
+class DefacePeer:
+    """deface 1.5's CenterFace detector and deface.deface.anonymize_frame, with deface's default settings."""
+
+    def __init__(self, name: str, device: str = "auto") -> None:
+        from deepanon.evaluate.detectors import DEFACE_THRESHOLD, CenterFaceDetector
+
+        self.name = name
+        self.detector_key = "deface-centerface"
+        self.replacewith = DEFACE_METHODS[name]
+        self.detector = CenterFaceDetector(threshold=DEFACE_THRESHOLD, device=device)
+
+    def start_video(self) -> None:  # deface has no tracking
+        pass
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        return [[Face(tuple(float(v) for v in d[:4]), float(d[4])) for d in self.detector(f)] for f in frames]
+
+    def replace(
+        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
+    ) -> list[np.ndarray]:
+        from deface.deface import anonymize_frame
+
+        out = []
+        for frame, fs in zip(frames, faces):
+            frame = frame.copy()  # deface paints in place
+            dets = np.array([(*f.box, f.score) for f in fs], np.float32).reshape(-1, 5)
+            anonymize_frame(
+                dets,
+                frame,
+                mask_scale=DEFACE_MASK_SCALE,
+                replacewith=self.replacewith,
+                ellipse=True,
+                draw_scores=False,
+                replaceimg=None,
+                mosaicsize=DEFACE_MOSAIC,
+            )
+            out.append(frame)
+        return out
+
+
+def gan_weights_path() -> Path:
+    return Path(__file__).resolve().parents[2] / "weights" / "generator.safetensors"
+
+
+@dataclass
+class Peers:
+    peers: list[Peer]
+    skipped: dict[str, str]  # method -> why it was left out
+
+
+def build_peers(methods: Sequence[str], device: str = "auto", seed: int | None = 0) -> Peers:
+    """The requested peers that can run here; the others are listed with the reason."""
+    out = Peers([], {})
+    for name in methods:
+        if name == "gan" and not gan_weights_path().exists():
+            out.skipped[name] = f"no GAN weights at {gan_weights_path()} (train and export them first)"
+            continue
+        try:
+            if name in DEFACE_METHODS:
+                out.peers.append(DefacePeer(name, device))
+            elif name in ("gan", "blur", "pixelate", "solid"):
+                out.peers.append(DeepanonPeer(name, device, seed))
+            else:
+                raise ValueError(f"unknown method {name!r}: choose from {', '.join(DEFAULT_METHODS)}, solid")
+        except ImportError as exc:
+            out.skipped[name] = f"cannot load ({exc}); install the eval extra: ./install.sh eval"
+        except (OSError, RuntimeError) as exc:  # e.g. damaged or mismatched GAN weights
+            out.skipped[name] = f"cannot load ({type(exc).__name__}: {exc})"
+    return out

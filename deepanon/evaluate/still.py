@@ -1,0 +1,199 @@
+"""Evaluate the peers on still images (WIDER-format data or a folder of face photos), one method at a time.
+
+Per method: coverage and recall per face-height class, background kept, AP of an independent detector on the
+anonymized images, identity distance at the original face's landmarks, Frechet distance of descriptors,
+landmark shift, and the time per stage (decode, detect, generate+blend, encode) measured around each call.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepanon.evaluate.ap import average_precision
+from deepanon.evaluate.coverage import background_score, changed_mask, changed_share, covered
+from deepanon.evaluate.data import Dataset
+from deepanon.evaluate.detectors import Detector
+from deepanon.evaluate.dlib_faces import DlibFaces
+from deepanon.evaluate.identity import embedding_distances, frechet_distance, identity_score, landmark_shift
+from deepanon.evaluate.matching import matched_gt
+from deepanon.evaluate.peers import Peer
+from deepanon.evaluate.timing import StageTimer
+from deepanon.evaluate.wider import HEIGHT_CLASSES, height_class
+from deepanon.media.images import read_image, write_image
+from deepanon.types import Face
+
+# dlib's descriptor works on a 150 px chip; below ~48 px of face height it sees mostly interpolation.
+IDENTITY_MIN_HEIGHT = 48
+REFERENCE_MIN_SCORE = 0.5  # faces folder: the reference detector's box counts as ground truth above this
+SAMPLES = 4  # images kept for the contact sheets
+
+
+@dataclass
+class MethodResult:
+    method: str
+    images: int = 0
+    faces: int = 0
+    coverage: dict[str, float] = field(default_factory=dict)  # per height class and "all": share covered
+    recall: dict[str, float] = field(default_factory=dict)  # per height class and "all": share detected
+    changed_share: float = float("nan")  # mean share of GT-box pixels changed
+    background_mad: float = float("nan")
+    background_kept: float = float("nan")
+    ap_original: float = float("nan")
+    ap_anonymized: float = float("nan")
+    ap_ratio: float = float("nan")
+    identity_faces: int = 0
+    still_same: float = float("nan")  # over every identity-sized GT face: a missed face keeps its identity
+    still_same_covered: float = float("nan")  # over the covered ones: how well the replacement itself hides
+    identity_distance: float = float("nan")
+    frechet: float = float("nan")
+    landmark_shift: float = float("nan")
+    images_per_s: float = float("nan")
+    stage_ms: dict[str, float] = field(default_factory=dict)  # per image
+    samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
+
+
+def _boxes(faces) -> np.ndarray:
+    return np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+
+
+def _per_class(gt: list[np.ndarray], flags: list[np.ndarray]) -> dict[str, float]:
+    heights = np.concatenate([g[:, 3] - g[:, 1] for g in gt]) if gt else np.zeros(0)
+    hit = np.concatenate(flags) if flags else np.zeros(0, bool)
+    out = {"all": float(hit.mean()) if hit.size else float("nan")}
+    labels = np.array([height_class(h) for h in heights])
+    for label, _, _ in HEIGHT_CLASSES:
+        sel = labels == label
+        out[label] = float(hit[sel].mean()) if sel.any() else float("nan")
+    return out
+
+
+@dataclass
+class Reference:
+    """What is measured once on the originals, shared by every method."""
+
+    gt: list[np.ndarray]
+    detections: list[np.ndarray]  # independent detector on the originals
+    shapes5: list[list]  # dlib 5-point shapes of the identity-sized GT faces, per image
+    identity_boxes: list[np.ndarray]
+    descriptors: list[np.ndarray]  # at the original's own landmarks
+    landmarks68: list[np.ndarray]
+
+
+def reference(
+    dataset: Dataset, detector: Detector, dlib_faces: DlibFaces | None, gt_detector: Detector | None = None
+) -> Reference:
+    """Measure the originals once. Without ground truth (a faces folder), `gt_detector`'s boxes (dlib HOG, which is
+    neither deepanon's nor deface's detector) stand in for it, else the independent detector's confident ones."""
+    ref = Reference([], [], [], [], [], [])
+    for item in dataset.items:
+        rgb = read_image(item.path).rgb
+        dets = detector(rgb)
+        gt = item.boxes
+        if gt is None:
+            found = gt_detector(rgb) if gt_detector is not None else dets
+            gt = found[found[:, 4] >= (0.0 if gt_detector is not None else REFERENCE_MIN_SCORE), :4]
+        ref.gt.append(np.asarray(gt, np.float32).reshape(-1, 4))
+        ref.detections.append(dets)
+        big = ref.gt[-1][(ref.gt[-1][:, 3] - ref.gt[-1][:, 1]) >= IDENTITY_MIN_HEIGHT]
+        ref.identity_boxes.append(big)
+        if dlib_faces is None:
+            ref.shapes5.append([])
+            continue
+        shapes = [dlib_faces.shape5(rgb, b) for b in big]
+        ref.shapes5.append(shapes)
+        ref.descriptors += [dlib_faces.descriptor(rgb, s) for s in shapes]
+        ref.landmarks68 += [dlib_faces.landmarks68(rgb, b) for b in big]
+    return ref
+
+
+# Detections per detector_key: per image, the faces and the seconds detection took (deterministic detectors, so
+# methods sharing one detector share its work; each method's table still shows the detection time).
+DetectionCache = dict[str, list[tuple[list[Face], float]]]
+
+
+def evaluate_method(
+    peer: Peer,
+    dataset: Dataset,
+    ref: Reference,
+    detector: Detector,
+    dlib_faces: DlibFaces | None,
+    cache: DetectionCache | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> MethodResult:
+    res = MethodResult(peer.name, images=len(dataset.items), faces=sum(len(g) for g in ref.gt))
+    timer = StageTimer()
+    cov_flags, rec_flags, shares, anon_dets = [], [], [], []
+    mads, kept = [], []
+    same_desc, own_desc, shifts, id_covered = [], [], [], []
+    cache = {} if cache is None else cache
+    known = cache.get(peer.detector_key)
+    found: list[tuple[list[Face], float]] = []
+    with tempfile.TemporaryDirectory(prefix="deepanon-eval-") as tmp:
+        for n, item in enumerate(dataset.items):
+            with timer.stage("decode"):
+                loaded = read_image(item.path)
+            rgb = loaded.rgb
+            if known is not None:
+                faces, secs = known[n]
+            else:
+                if n == 0:
+                    peer.detect([rgb])  # warm-up: first-call set-up is not detection time
+                t0 = time.perf_counter()
+                faces = peer.detect([rgb])[0]
+                secs = time.perf_counter() - t0
+            found.append((faces, secs))
+            timer.add("detect", secs)
+            with timer.stage("generate+blend"):
+                out = peer.replace([rgb], [faces], [str(item.path.name)])[0]
+            with timer.stage("encode"):
+                write_image(Path(tmp) / f"out{item.path.suffix or '.png'}", loaded, out)
+            gt = ref.gt[n]
+            det = _boxes(faces)
+            share = changed_share(changed_mask(rgb, out), gt)
+            shares.append(share)
+            cov_flags.append(covered(share))
+            rec_flags.append(matched_gt(gt, det))
+            bg = background_score(rgb, out, np.concatenate([gt, det]))
+            if bg.pixels:
+                mads.append((bg.mad, bg.pixels))
+                kept.append((bg.kept, bg.pixels))
+            anon_dets.append(detector(out))
+            if dlib_faces is not None:
+                big = (gt[:, 3] - gt[:, 1]) >= IDENTITY_MIN_HEIGHT
+                id_covered += list(covered(share)[big])
+                for box, shape in zip(ref.identity_boxes[n], ref.shapes5[n]):
+                    same_desc.append(dlib_faces.descriptor(out, shape))  # where the original face was
+                    own_desc.append(dlib_faces.descriptor(out, dlib_faces.shape5(out, box)))  # as a viewer sees it
+                    shifts.append(dlib_faces.landmarks68(out, box))
+            if n < SAMPLES:
+                res.samples.append((rgb, out, gt))
+            progress(f"{peer.name}: {n + 1}/{len(dataset.items)}")
+    cache.setdefault(peer.detector_key, found)
+    res.coverage = _per_class(ref.gt, cov_flags)
+    res.recall = _per_class(ref.gt, rec_flags)
+    all_shares = np.concatenate(shares) if shares else np.zeros(0)
+    res.changed_share = float(all_shares.mean()) if all_shares.size else float("nan")
+    if mads:
+        w = np.array([p for _, p in mads], np.float64)
+        res.background_mad = float(np.average([m for m, _ in mads], weights=w))
+        res.background_kept = float(np.average([k for k, _ in kept], weights=w))
+    res.ap_original = average_precision(ref.gt, ref.detections)
+    res.ap_anonymized = average_precision(ref.gt, anon_dets)
+    res.ap_ratio = res.ap_anonymized / res.ap_original if res.ap_original > 0 else float("nan")
+    if same_desc:
+        orig = np.stack(ref.descriptors)
+        ident = identity_score(embedding_distances(orig, np.stack(same_desc)))
+        res.identity_faces, res.still_same, res.identity_distance = ident.faces, ident.still_same, ident.mean_distance
+        dist = embedding_distances(orig, np.stack(same_desc))
+        res.still_same_covered = identity_score(dist[np.array(id_covered, bool)]).still_same
+        res.frechet = frechet_distance(orig, np.stack(own_desc))
+        res.landmark_shift = float(np.mean([landmark_shift(o, a) for o, a in zip(ref.landmarks68, shifts)]))
+    res.stage_ms = timer.per_item_ms(len(dataset.items))
+    res.images_per_s = len(dataset.items) / timer.total if timer.total > 0 else float("nan")
+    return res
