@@ -83,8 +83,12 @@ def _cv_matrix(M: np.ndarray) -> np.ndarray:
     return M
 
 
-def crop(rgb: np.ndarray, M: np.ndarray, resolution: int, border: int = cv2.BORDER_REFLECT_101) -> np.ndarray:
-    """The RxR aligned crop of an HxWxC image (border reflected: context, not black bars, for the generator)."""
+def crop(rgb: np.ndarray, M: np.ndarray, resolution: int, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+    """The RxR aligned crop of an HxWxC image; outside the image is black.
+
+    Not reflected: tight training photos (UTKFace) would fill the context with mirrored copies of the face,
+    which real photos never show; black is also what the crop of a face at a photo's edge looks like at run time.
+    """
     # INTER_AREA is not supported by warpAffine; shrink first when the face is much larger than the crop.
     scale = float(np.hypot(M[0, 0], M[1, 0]))
     if scale < 0.5:
@@ -94,7 +98,9 @@ def crop(rgb: np.ndarray, M: np.ndarray, resolution: int, border: int = cv2.BORD
         fx, fy = small.shape[1] / w, small.shape[0] / h
         M = M @ np.array([[1 / fx, 0, 0], [0, 1 / fy, 0], [0, 0, 1]])
         rgb = small
-    return cv2.warpAffine(rgb, _cv_matrix(M), (resolution, resolution), flags=cv2.INTER_LINEAR, borderMode=border)
+    return cv2.warpAffine(
+        rgb, _cv_matrix(M), (resolution, resolution), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0
+    )
 
 
 def warp_back(
@@ -123,8 +129,23 @@ def crop_mask(ell: Ellipse, M: np.ndarray, resolution: int, feather: float = DEF
     return ellipse_alpha(ix, iy, ell, feather)
 
 
-def face_crop_mask(face: Face, M: np.ndarray, resolution: int, mask_scale: float = DEFAULT_MASK_SCALE) -> np.ndarray:
-    return crop_mask(face_ellipse(face, mask_scale), M, resolution)
+def crop_valid(image_hw: tuple[int, int], M: np.ndarray, resolution: int) -> np.ndarray:
+    """(R, R) float32: 1 where the crop shows the image, 0 outside it (soft at the edge, like the crop itself)."""
+    ones = np.ones(tuple(image_hw[:2]), np.float32)
+    return crop(ones, M, resolution)
+
+
+def face_crop_mask(
+    face: Face,
+    M: np.ndarray,
+    resolution: int,
+    mask_scale: float = DEFAULT_MASK_SCALE,
+    image_hw: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """The run-time mask in crop space; with image_hw, only where the crop shows the image (nothing to paint
+    beyond the photo's edge: at training time that is black, at run time it is never seen)."""
+    m = crop_mask(face_ellipse(face, mask_scale), M, resolution)
+    return m if image_hw is None else m * crop_valid(image_hw, M, resolution)
 
 
 def landmark_maps(landmarks: np.ndarray, resolution: int, sigma: float = LANDMARK_SIGMA) -> np.ndarray:

@@ -100,7 +100,10 @@ class GanPainter:
         for s in range(0, len(jobs), self.batch):  # all faces of all frames in as few batches as possible
             part = jobs[s : s + self.batch]
             crops = np.stack([crop(frames[i], M, R) for i, _, _, M in part])
-            masks = np.stack([face_crop_mask(f, M, R, self.mask_scale) for _, f, _, M in part])
+            hw = [frames[i].shape[:2] for i, _, _, _ in part]  # the mask stops at the frame's edge, as in training
+            masks = np.stack(
+                [face_crop_mask(f, M, R, self.mask_scale, h) for (_, f, _, M), h in zip(part, hw, strict=True)]
+            )
             lms = np.stack([landmark_maps(transform_points(M, f.landmarks), R) for _, f, _, M in part])
             z = torch.stack([z_for_seed(seed, self.z_dim) for _, _, seed, _ in part])
             painted = self._generate(crops, masks, lms, z)

@@ -47,6 +47,7 @@ class TrainConfig:
     ema_kimg: float = 10.0  # half-life of the G EMA in thousands of images
     ema_rampup: float = 0.05  # EMA half-life <= this fraction of the images seen so far
     flip: bool = True
+    balance_sources: bool = True  # draw each source folder equally often (see dataset.FaceCrops)
     total_kimg: float = 10_000.0
     seed: int = 0
     device: str = "auto"

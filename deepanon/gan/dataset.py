@@ -9,14 +9,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepanon.anonymize.align import crop_mask, flip_landmarks, landmark_maps
+from deepanon.anonymize.align import crop_mask, crop_valid, flip_landmarks, landmark_maps
 from deepanon.anonymize.masks import Ellipse
 
 
 class FaceCrops:
     """Memory-mapped crops; `batch(idx, flip)` -> image [-1, 1], mask [0, 1], landmark maps at `resolution`."""
 
-    def __init__(self, root: str | Path, resolution: int, split: str = "train") -> None:
+    def __init__(self, root: str | Path, resolution: int, split: str = "train", balance: bool = False) -> None:
         root = Path(root)
         self.meta = json.loads((root / "dataset.json").read_text())
         self.stored = int(self.meta["resolution"])
@@ -27,17 +27,32 @@ class FaceCrops:
         self.matrices = np.load(root / "matrices.npy")
         self.ellipses = np.load(root / "ellipses.npy")
         self.landmarks = np.load(root / "landmarks.npy")
+        # Source photo sizes: the mask stops at the photo's edge (older folders without it: whole crop valid).
+        sizes = root / "sizes.npy"
+        self.sizes = np.load(sizes) if sizes.exists() else None
         is_val = np.load(root / "is_val.npy")
         self.indices = np.flatnonzero(is_val == (1 if split == "val" else 0))
         if len(self.indices) == 0:
             raise ValueError(f"{root}: no {split} samples")
+        # balance=True: every source folder is drawn equally often (UTKFace has 4x more crops than LFW, but only
+        # LFW shows the context around the head).
+        self.weights: torch.Tensor | None = None
+        names_path = root / "names.txt"
+        if balance and names_path.exists():
+            names = names_path.read_text().split("\n")
+            src = np.array([names[i].split("/", 1)[0] for i in self.indices])
+            counts = {s: (src == s).sum() for s in set(src)}
+            self.weights = torch.tensor([1.0 / counts[s] for s in src], dtype=torch.float64)
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def sample(self, n: int, gen: torch.Generator, flip: bool) -> tuple[np.ndarray, np.ndarray]:
         """Random positions (with replacement) and flips, drawn from `gen` so a resumed run draws the same."""
-        pos = torch.randint(len(self.indices), (n,), generator=gen).numpy()
+        if self.weights is not None:
+            pos = torch.multinomial(self.weights, n, replacement=True, generator=gen).numpy()
+        else:
+            pos = torch.randint(len(self.indices), (n,), generator=gen).numpy()
         flips = (torch.rand(n, generator=gen) < 0.5).numpy() if flip else np.zeros(n, bool)
         return pos, flips
 
@@ -57,6 +72,8 @@ class FaceCrops:
         for j, i in enumerate(idx):
             M = self.matrices[i].astype(np.float64) / k
             m = crop_mask(Ellipse(*map(float, self.ellipses[i])), M, R)  # exact run-time geometry at R
+            if self.sizes is not None:
+                m = m * crop_valid(tuple(self.sizes[i]), M, R)
             lm = self.landmarks[i] / k
             if flips is not None and flips[j]:
                 m = m[:, ::-1]

@@ -5,6 +5,7 @@ out/masks.npy      (N, R, R)    uint8   run-time blend weight (ellipse_alpha) * 
 out/landmarks.npy  (N, 5, 2)    float32 landmarks in crop pixels
 out/matrices.npy   (N, 2, 3)    float32 image->crop matrix at R (dataset.py re-derives exact masks at other R)
 out/ellipses.npy   (N, 4)       float32 the mask ellipse (cx, cy, ax, ay) in image pixels
+out/sizes.npy      (N, 2)       int32   source image (height, width): where the crop shows the photo
 out/is_val.npy     (N,)         uint8   fixed validation split (hash of the file name), never trained on
 out/names.txt, out/dataset.json (counts, sources, resolution)
 Work is done in chunks written atomically to out/chunks/, so an interrupted run resumes where it stopped.
@@ -28,7 +29,9 @@ from deepanon.anonymize.masks import DEFAULT_MASK_SCALE, face_ellipse
 from deepanon.types import Face
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-ARRAYS = ("images", "masks", "landmarks", "matrices", "ellipses", "is_val")
+# Bump when align.crop changes what the crops look like: chunks made before are then redone.
+CROP_BORDER = "constant-0, mask inside image"
+ARRAYS = ("images", "masks", "landmarks", "matrices", "ellipses", "sizes", "is_val")
 
 
 @dataclass
@@ -116,10 +119,12 @@ def _process_chunk(files: list[tuple[Path, str]], detector, cfg: PrepareConfig) 
         M = alignment_matrix(face, R, cfg.mask_scale)
         ell = face_ellipse(face, cfg.mask_scale)
         rec["images"].append(crop(im, M, R))
-        rec["masks"].append(np.rint(face_crop_mask(face, M, R, cfg.mask_scale) * 255).astype(np.uint8))
+        mask = face_crop_mask(face, M, R, cfg.mask_scale, im.shape[:2])
+        rec["masks"].append(np.rint(mask * 255).astype(np.uint8))
         rec["landmarks"].append(transform_points(M, face.landmarks))
         rec["matrices"].append(M.astype(np.float32))
         rec["ellipses"].append(np.array([ell.cx, ell.cy, ell.ax, ell.ay], np.float32))
+        rec["sizes"].append(np.array(im.shape[:2], np.int32))
         rec["is_val"].append(np.uint8(is_validation(name, cfg.val_fraction)))
         rec["names"].append(name)
     shapes = {
@@ -128,13 +133,17 @@ def _process_chunk(files: list[tuple[Path, str]], detector, cfg: PrepareConfig) 
         "landmarks": (0, 5, 2),
         "matrices": (0, 2, 3),
         "ellipses": (0, 4),
+        "sizes": (0, 2),
         "is_val": (0,),
     }
     out = {
         k: (
             np.stack(rec[k])
             if rec[k]
-            else np.zeros(shapes[k], np.float32 if k in ("landmarks", "matrices", "ellipses") else np.uint8)
+            else np.zeros(
+                shapes[k],
+                np.float32 if k in ("landmarks", "matrices", "ellipses") else np.int32 if k == "sizes" else np.uint8,
+            )
         )
         for k in ARRAYS
     }
@@ -180,7 +189,9 @@ def prepare_dataset(
     if not files:
         raise ValueError(f"no images found under {', '.join(map(str, sources))}")
     # Chunks are only reusable by the same plan: same files, same settings.
-    plan = hashlib.sha1(json.dumps([[n for _, n in files], resolution, val_fraction, min_face, chunk]).encode())
+    plan = hashlib.sha1(
+        json.dumps([[n for _, n in files], resolution, val_fraction, min_face, chunk, CROP_BORDER]).encode()
+    )
     chunk_dir = out / "chunks" / plan.hexdigest()[:12]
     chunk_dir.mkdir(parents=True, exist_ok=True)
     n_chunks = (len(files) + chunk - 1) // chunk
@@ -253,3 +264,37 @@ def _assemble(chunk_dir: Path, n_chunks: int, out: Path, cfg: PrepareConfig) -> 
         "geometry": "deepanon.anonymize.align.alignment_matrix + masks.face_ellipse (run-time mask)",
     }
     return summary
+
+
+def rerender_images(out: Path, threads: int | None = None, progress: bool = True) -> int:
+    """Re-crop images.npy (and masks.npy, sizes.npy) from the source photos with the stored matrices after a
+    change to align.crop, without detecting faces again. Returns the number of crops written."""
+    from rich.progress import track
+
+    from deepanon.anonymize.align import crop, crop_mask, crop_valid
+    from deepanon.anonymize.masks import Ellipse
+
+    if threads:
+        cv2.setNumThreads(threads)
+    out = Path(out)
+    meta = json.loads((out / "dataset.json").read_text())
+    roots = {Path(s).name: Path(s) for s in meta["config"]["sources"]}
+    names = (out / "names.txt").read_text().split("\n")[: meta["count"]]
+    matrices, ellipses = np.load(out / "matrices.npy"), np.load(out / "ellipses.npy")
+    images = np.load(out / "images.npy", mmap_mode="r+")
+    masks = np.load(out / "masks.npy", mmap_mode="r+")
+    sizes = np.zeros((len(names), 2), np.int32)
+    R = images.shape[1]
+    for i, name in enumerate(track(names, description="re-crop", disable=not progress)):
+        head, _, rest = name.partition("/")
+        path = roots[head] / rest if rest else roots[name]
+        im = _read_rgb(path)
+        M = matrices[i].astype(np.float64)
+        images[i] = crop(im, M, R)
+        m = crop_mask(Ellipse(*map(float, ellipses[i])), M, R) * crop_valid(im.shape[:2], M, R)
+        masks[i] = np.rint(m * 255).astype(np.uint8)
+        sizes[i] = im.shape[:2]
+    images.flush()
+    masks.flush()
+    np.save(out / "sizes.npy", sizes)
+    return len(names)

@@ -42,7 +42,7 @@ class Trainer:
         self.cuda = self.device.type == "cuda"
         self.amp = cfg.amp and self.cuda
         self.memory_format = torch.channels_last if (cfg.channels_last and self.cuda) else torch.contiguous_format
-        self.data = FaceCrops(cfg.data, cfg.net.resolution, "train")
+        self.data = FaceCrops(cfg.data, cfg.net.resolution, "train", balance=cfg.balance_sources)
         self.G = Generator(cfg.net).to(self.device, memory_format=self.memory_format)
         self.D = Discriminator(cfg.net).to(self.device, memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -152,7 +152,8 @@ class Trainer:
     def sample_grid(self, val: FaceCrops, n: int, n_z: int) -> np.ndarray:
         """Rows: fixed validation crops; columns: original, masked input, G_ema for n_z fixed z. uint8 RGB."""
         n = min(n, len(val))
-        real, mask, lms = (self._to(t) for t in val.batch(np.arange(n)))
+        pos = np.linspace(0, len(val) - 1, n).round().astype(int)  # spread over the sources
+        real, mask, lms = (self._to(t) for t in val.batch(pos))
         zgen = torch.Generator().manual_seed(12345)
         cols = [real, real * (1 - hidden_mask(mask))]
         for _ in range(n_z):
