@@ -41,7 +41,9 @@ def main() -> None:
     pixels = [np.asarray(Image.open(im.path).convert("RGB")) for im in images]
     n_gt = sum(len(im.boxes) for im in images)
     rows = []
-    settings = [(int(m), tuple(float(v) for v in st.split(":"))) for m, st in (c.split("@") for c in args.settings.split(","))]
+    settings = [
+        (int(m), tuple(float(v) for v in st.split(":"))) for m, st in (c.split("@") for c in args.settings.split(","))
+    ]
     for min_face, stages in settings:
         cfg = DetectorConfig(device=args.device, min_face=min_face, threshold=min(THRESHOLDS), stage_thresholds=stages)
         det = FaceDetector(cfg)

@@ -9,7 +9,10 @@ import re
 from pathlib import Path
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
-HEADER = "# Measured results\n\nEach section is written by the script it names; re-run it to refresh. Numbers, date and machine are as measured.\n"
+HEADER = (
+    "# Measured results\n\n"
+    "Each section is written by the script it names; re-run it to refresh. Numbers, date and machine are as measured.\n"
+)
 
 
 def machine() -> str:
