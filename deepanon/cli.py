@@ -88,6 +88,19 @@ def anonymize(
         min=4,
         help="Smallest face side in pixels to search for. Smaller finds tinier faces but is slower.",
     ),
+    detect_size: int = typer.Option(
+        _DET.max_side,
+        "--detect-size",
+        min=64,
+        help="Images and frames larger than this (px, longest side) are searched as a downscaled overview of this "
+        "size plus full-resolution tiles, so small faces are kept and memory stays bounded.",
+    ),
+    tiles: bool = typer.Option(
+        True,
+        "--tiles/--no-tiles",
+        help="Search large images on full-resolution tiles too (--no-tiles: faster, for 4K video "
+        "where faces are large, but small faces may be missed).",
+    ),
     mask_scale: float = typer.Option(
         DEFAULT_MASK_SCALE,
         "--mask-scale",
@@ -181,7 +194,14 @@ def anonymize(
     try:
         plan = plan_jobs([Path(p) for p in inputs], Path(output))
         anon = Anonymizer(
-            method.value, device.value, seed=seed, threshold=threshold, min_face=min_face, mask_scale=mask_scale
+            method.value,
+            device.value,
+            seed=seed,
+            threshold=threshold,
+            min_face=min_face,
+            detect_size=detect_size,
+            tiles=tiles,
+            mask_scale=mask_scale,
         )
     except (UsageError, ValueError, FileNotFoundError) as exc:
         err.print(f"[red]usage error:[/red] {exc}", highlight=False, soft_wrap=True)

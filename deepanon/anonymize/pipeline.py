@@ -49,6 +49,8 @@ class Anonymizer:
         seed: int | None = None,
         threshold: float | None = None,
         min_face: int | None = None,
+        detect_size: int | None = None,
+        tiles: bool = True,
         mask_scale: float = DEFAULT_MASK_SCALE,
         feather: float = DEFAULT_FEATHER,
         weights: Path | None = None,
@@ -60,6 +62,10 @@ class Anonymizer:
                 det = replace(det, threshold=threshold)
             if min_face is not None:
                 det = replace(det, min_face=min_face)
+            if detect_size is not None:
+                det = replace(det, max_side=detect_size)
+            if not tiles:
+                det = replace(det, tile=0)
             config = AnonymizerConfig(method, mask_scale, feather, seed, det, weights)
         self.config = config
         self.detector = FaceDetector(config.detector)

@@ -25,7 +25,7 @@ class DetectorConfig:
     threshold: float = 0.8  # final MTCNN score to keep a face
     min_face: int = 12  # smallest face side, px, searched for (MTCNN upscales below 12)
     max_side: int = 1600  # images larger than this are searched as overview + tiles
-    tile: int = 1024  # tile side for the full-resolution search of large images
+    tile: int = 1024  # tile side for the full-resolution search of large images; 0: overview only (faster)
     tile_overlap: int = 160  # faces up to this size are always whole in some tile
     stage_thresholds: tuple[float, float] = (0.6, 0.7)  # P-Net and R-Net gates
     device: str = "auto"
@@ -65,6 +65,8 @@ class FaceDetector:
         scale = c.max_side / max(h, w)
         overview = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         faces = [f.scaled(1.0 / scale) for f in self._run([overview])[0]]
+        if c.tile <= 0:
+            return faces
         for y0, x0, y1, x1 in tile_grid(h, w, c.tile, c.tile_overlap):
             tile = np.ascontiguousarray(rgb[y0:y1, x0:x1])
             faces += [f.scaled(1.0, (x0, y0)) for f in self._run([tile])[0]]
