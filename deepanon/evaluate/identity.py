@@ -46,7 +46,7 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
         return float("nan")
     mu = a.mean(0) - b.mean(0)
     ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(ca @ cb, disp=False)
+    covmean = linalg.sqrtm(ca @ cb)
     if not np.isfinite(covmean).all():  # singular product: nudge both, as the FID reference code does
         eps = np.eye(len(ca)) * 1e-6
         covmean = linalg.sqrtm((ca + eps) @ (cb + eps))

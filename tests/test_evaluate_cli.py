@@ -1,0 +1,105 @@
+"""`deepanon evaluate` end to end on a tiny WIDER-format set and a tiny video, both made from the astronaut."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from PIL import Image
+from typer.testing import CliRunner
+
+from deepanon.evaluate.commands import evaluate_command
+from deepanon.media.video import make_test_video
+from tests.faces import astronaut, scene
+
+pytest.importorskip("dlib")
+pytest.importorskip("scipy")
+pytest.importorskip("matplotlib")
+
+# The astronaut's face inside tests.faces.head(), WIDER-style (forehead to chin), in head pixels.
+FACE_IN_HEAD = (50, 40, 150, 165)
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    app.command("evaluate")(evaluate_command)
+    app.command("noop", hidden=True)(lambda: None)  # two commands: typer keeps "evaluate" as a subcommand
+    return app
+
+
+def _gt_line(x: int, y: int, s: float) -> str:
+    x0, y0, x1, y1 = (round(v * s) for v in FACE_IN_HEAD)
+    return f"{x + x0} {y + y0} {x1 - x0} {y1 - y0} 0 0 0 0 0 0"
+
+
+@pytest.fixture
+def wider(tmp_path: Path) -> Path:
+    root = tmp_path / "wider"
+    (root / "images/0--Test").mkdir(parents=True)
+    heads = [(40, 40, 0.8), (300, 60, 0.6)]
+    Image.fromarray(scene(320, 480, heads)).save(root / "images/0--Test/a.png")
+    Image.fromarray(astronaut()).save(root / "images/0--Test/b.png")
+    lines = ["0--Test/a.png", str(len(heads))] + [_gt_line(*h) for h in heads]
+    lines += ["0--Test/b.png", "1", "170 60 100 125 0 0 0 0 0 0"]
+    (root / "wider_face_val_bbx_gt.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.mark.slow
+def test_evaluate_wider_writes_report(wider: Path, tmp_path: Path) -> None:
+    methods = "blur,pixelate" + (",deface-mosaic" if _has_deface() else "")
+    out = tmp_path / "report"
+    r = CliRunner().invoke(
+        _app(), ["evaluate", str(wider), "--out", str(out), "--methods", methods, "--device", "cpu", "-q"]
+    )
+    assert r.exit_code == 0, r.output
+    for name in ["report.md", "report.json", "charts.png", "contact_blur.png", "contact_pixelate.png"]:
+        assert (out / name).stat().st_size > 0, name
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["kind"] == "wider" and rep["items"] == 2
+    by = {m["method"]: m for m in rep["methods"]}
+    for name in methods.split(","):
+        m = by[name]
+        assert m["faces"] == 3
+        assert m["coverage"]["all"] == 1.0, m  # every astronaut face is found and changed
+        assert m["recall"]["all"] == 1.0
+        assert m["background_kept"] > 0.99 and m["background_mad"] < 1.0
+        assert m["identity_faces"] == 3 and m["identity_distance"] > 0
+        assert m["images_per_s"] > 0 and set(m["stage_ms"]) == {"decode", "detect", "generate+blend", "encode"}
+    assert "| blur |" in (out / "report.md").read_text()
+
+
+def test_evaluate_rejects_unknown_method(wider: Path, tmp_path: Path) -> None:
+    r = CliRunner().invoke(_app(), ["evaluate", str(wider), "--out", str(tmp_path / "r"), "--methods", "nope"])
+    assert r.exit_code == 2
+
+
+@pytest.mark.slow
+def test_evaluate_video_reports_count_rate_audio_and_holes(tmp_path: Path) -> None:
+    frames = [scene(240, 320, [(40 + 4 * i, 30, 0.7)]) for i in range(12)]
+    src = make_test_video(tmp_path / "clip.mp4", frames, fps=12, audio=1)
+    out = tmp_path / "vreport"
+    r = CliRunner().invoke(_app(), ["evaluate", str(src), "--out", str(out), "--methods", "blur", "-q"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / "report.json").read_text())["methods"][0]
+    assert m["frames_in"] == m["frames_out"] == 12
+    assert m["fps_in"] == m["fps_out"] == 12 and m["audio_in"] == m["audio_out"] == 1
+    assert m["coverage"] > 0.9 and m["holes"] == 0
+    assert (out / "contact_blur.png").exists()
+
+
+def _has_deface() -> bool:
+    try:
+        import deface.deface  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_tiny_gt_boxes_are_where_the_face_is() -> None:
+    # guards the fixture: the WIDER-style box covers the astronaut's eyes (dark pixels) and mouth
+    x0, y0, x1, y1 = FACE_IN_HEAD
+    assert np.asarray(astronaut())[20 + y0 : 20 + y1, 120 + x0 : 120 + x1].std() > 20
