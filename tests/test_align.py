@@ -82,3 +82,16 @@ def cv2_smooth(img: np.ndarray) -> np.ndarray:
     import cv2
 
     return cv2.GaussianBlur(img, (0, 0), 3)
+
+
+def test_mask_stops_at_the_image_edge() -> None:
+    from deepanon.anonymize.align import crop_valid
+
+    face = make_face(cx=20.0, cy=90.0, size=40.0)  # the ellipse reaches past the left edge of the photo
+    M = alignment_matrix(face, R)
+    valid = crop_valid((200, 220), M, R)
+    assert valid.min() == 0.0 and valid.max() == 1.0
+    full = face_crop_mask(face, M, R)
+    cut = face_crop_mask(face, M, R, image_hw=(200, 220))
+    assert (cut <= full + 1e-6).all() and cut.sum() < full.sum()
+    assert cut[valid == 0].max() == 0.0

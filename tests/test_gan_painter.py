@@ -82,3 +82,11 @@ def test_faces_without_landmarks_are_pixelated(painter: GanPainter, frame: np.nd
     assert np.array_equal(frame, before), "the input is never modified"
     assert changed_outside(frame, out, [f]) == 0
     assert not np.array_equal(out, frame)
+
+
+def test_face_at_the_frame_edge(painter: GanPainter, frame: np.ndarray) -> None:
+    faces = [face_at(10, 150, 50), face_at(235, 5, 40)]  # partly outside the frame
+    out = painter.paint_one(frame, faces, [1, 2])
+    assert changed_outside(frame, out, faces) == 0
+    r = face_region(faces[0], frame.shape)
+    assert (out[r.slices][r.alpha >= 1] != frame[r.slices][r.alpha >= 1]).any(axis=1).mean() > 0.5

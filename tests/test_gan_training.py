@@ -184,3 +184,13 @@ def test_train_writes_run_folder_and_resumes(tmp_path: Path) -> None:
     assert tr.step_idx == 8
     tr2 = train(tiny_config(tmp_path, out=str(tmp_path / "run2"), total_kimg=0.036), resume_from=cfg.state_path)
     assert tr2.step_idx == 9
+
+
+def test_balanced_sampling_draws_sources_equally(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    names = [("big" if i < 10 else "small") + f"/{i}.jpg" for i in range(12)]
+    (Path(cfg.data) / "names.txt").write_text("\n".join(names) + "\n")
+    ds = FaceCrops(cfg.data, 16, "train", balance=True)
+    pos, _ = ds.sample(4000, torch.Generator().manual_seed(0), flip=False)
+    small = np.isin(ds.indices[pos], [10, 11]).mean()
+    assert 0.45 < small < 0.55
