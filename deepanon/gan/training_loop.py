@@ -130,7 +130,8 @@ class Trainer:
         os.replace(tmp, path)
 
     def load_checkpoint(self, path: Path) -> None:
-        self.load_state_dict(torch.load(path, map_location=self.device, weights_only=True))
+        # CPU first: RNG states must stay CPU tensors; load_state_dict moves weights and Adam moments to the device.
+        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
     def save_compact(self, path: Path) -> None:
         save_train_state(
