@@ -1,13 +1,18 @@
 """Running a plan of jobs: skip what is done, anonymize the rest, report each file, summarize.
 
 A bad file never stops the batch: it is named on stderr with the reason, and the run goes on.
+`run_job` does one job and says what happened (an `Outcome`); `BatchReporter` turns outcomes into the progress
+bar, stderr lines, report lines and the `Summary`. Both engines share them: `run_batch` here (one process) and
+deepanon.distributed.ray (outcomes come back from Ray workers).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 from rich.console import Console
@@ -42,6 +47,19 @@ class Summary:
         return 1 if self.failed else 0
 
 
+@dataclass
+class Outcome:
+    """What happened to one job. Plain data (JSON-able), so it can come back from another process."""
+
+    status: str  # done | skipped | failed
+    seconds: float = 0.0
+    error: str | None = None
+    faces: int = 0  # images: faces replaced; videos: detections over all frames (also those before a failure)
+    frames: int = 0
+    warnings: list[str] = field(default_factory=list)
+    details: dict = field(default_factory=dict)  # the report's per-file fields (faces, or frames + face_detections)
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, MediaError):
         return str(exc)
@@ -52,20 +70,147 @@ def _reason(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__}: {exc})"
 
 
-def _record(job: Job, status: str, method: str, seconds: float, result: FileResult | None, error: str | None) -> dict:
-    rec: dict = {"input": str(job.src), "output": str(job.dst), "status": status, "method": method}
-    if result is not None:
-        if result.frames is None:
-            rec["faces"] = [f.to_json() for f in result.faces]
-        else:
-            rec["frames"] = result.frames
-            rec["face_detections"] = result.face_count
-        if result.warnings:
-            rec["warnings"] = result.warnings
-    if error is not None:
-        rec["error"] = error
-    rec["seconds"] = round(seconds, 3)
+def _details(result: FileResult) -> dict:
+    rec: dict = {}
+    if result.frames is None:
+        rec["faces"] = [f.to_json() for f in result.faces]
+    else:
+        rec["frames"] = result.frames
+        rec["face_detections"] = result.face_count
+    if result.warnings:
+        rec["warnings"] = result.warnings
     return rec
+
+
+def run_job(
+    anon: Anonymizer,
+    job: Job,
+    opts: FileOptions,
+    *,
+    overwrite: bool = False,
+    on_frames: Callable[[int, int], None] | None = None,
+) -> Outcome:
+    """Skip (output exists), or anonymize job.src into job.dst. Never raises for a bad file (KeyboardInterrupt does)."""
+    t0 = time.perf_counter()
+    if job.dst.exists() and not overwrite:
+        return Outcome("skipped", seconds=time.perf_counter() - t0)
+    streamed = [0, 0]  # video frames and faces so far: kept when the video fails half-way
+
+    def count(n_frames: int, n_faces: int) -> None:
+        streamed[0] += n_frames
+        streamed[1] += n_faces
+        if on_frames is not None:
+            on_frames(n_frames, n_faces)
+
+    try:
+        result = anonymize_file(anon, job.src, job.dst, job.rel, opts, count)
+    except Exception as exc:  # a bad file must not stop the batch
+        return Outcome("failed", time.perf_counter() - t0, _reason(exc), faces=streamed[1], frames=streamed[0])
+    return Outcome(
+        "done",
+        time.perf_counter() - t0,
+        faces=result.face_count,
+        frames=result.frames or 0,
+        warnings=list(result.warnings),
+        details=_details(result),
+    )
+
+
+class BatchReporter:
+    """Progress bar, stderr lines, one report line per input and the Summary, from outcomes in any order.
+
+    >>> with BatchReporter(len(plan.jobs), plan.errors, "gan") as rep:
+    ...     rep.add(job.src, job.dst, outcome)
+    >>> rep.summary
+    """
+
+    def __init__(
+        self,
+        total: int,
+        errors: list[tuple[Path | str, str]],
+        method: str,
+        *,
+        report: IO[str] | None = None,
+        console: Console | None = None,
+        show_progress: bool = True,
+    ) -> None:
+        self.console = console or Console(stderr=True)
+        self.summary = Summary()
+        self._total, self._errors, self._method, self._report = total, errors, method, report
+        self._live = [0, 0]  # frames and faces streamed (on_frames) for the file in progress
+        self._t_start = time.perf_counter()
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[frames]} frames, {task.fields[faces]} faces"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        self._progress = Progress(*columns, console=self.console, disable=not show_progress, transient=False)
+
+    def __enter__(self) -> BatchReporter:
+        self._t_start = time.perf_counter()
+        summary = self.summary
+        for path, reason in self._errors:
+            self.console.print(f"[red]error[/red] {path}: {reason}", highlight=False, soft_wrap=True)
+            summary.failed += 1
+            summary.failures.append(f"{path}: {reason}")
+            self._write({"input": str(path), "status": "failed", "error": reason})
+        self._progress.__enter__()
+        self._task = self._progress.add_task("anonymizing", total=self._total, frames=0, faces=0, rate="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.__exit__(*exc)
+        self.summary.seconds = time.perf_counter() - self._t_start
+
+    def _elapsed(self) -> float:
+        return max(time.perf_counter() - self._t_start, 1e-6)
+
+    def _write(self, rec: dict) -> None:
+        if self._report is not None:
+            self._report.write(json.dumps(rec) + "\n")
+            self._report.flush()
+
+    def on_frames(self, n_frames: int, n_faces: int) -> None:
+        """Live progress inside one video (single-process engine)."""
+        s = self.summary
+        s.frames += n_frames
+        s.faces += n_faces
+        self._live[0] += n_frames
+        self._live[1] += n_faces
+        self._progress.update(self._task, frames=s.frames, faces=s.faces, rate=f"{s.frames / self._elapsed():.1f} fps")
+
+    def add(self, src: Path | str, dst: Path | str, outcome: Outcome) -> None:
+        s = self.summary
+        # what on_frames already counted for this file is not counted twice
+        s.frames += outcome.frames - self._live[0]
+        s.faces += outcome.faces - self._live[1]
+        self._live = [0, 0]
+        if outcome.status == "done":
+            s.done += 1
+            for w in outcome.warnings:
+                self.console.print(f"[yellow]warning[/yellow] {src}: {w}", highlight=False, soft_wrap=True)
+        elif outcome.status == "skipped":
+            s.skipped += 1
+        else:
+            s.failed += 1
+            s.failures.append(f"{src}: {outcome.error}")
+            self.console.print(f"[red]error[/red] {src}: {outcome.error}", highlight=False, soft_wrap=True)
+        rec: dict = {"input": str(src), "output": str(dst), "status": outcome.status, "method": self._method}
+        rec.update(outcome.details)
+        if outcome.error is not None:
+            rec["error"] = outcome.error
+        rec["seconds"] = round(outcome.seconds, 3)
+        self._write(rec)
+        done = s.done + s.skipped + s.failed - len(self._errors)
+        self._progress.update(
+            self._task, advance=1, frames=s.frames, faces=s.faces, rate=f"{done / self._elapsed():.2f} files/s"
+        )
 
 
 def run_batch(
@@ -78,71 +223,17 @@ def run_batch(
     console: Console | None = None,
     show_progress: bool = True,
 ) -> Summary:
-    console = console or Console(stderr=True)
-    summary = Summary()
-    t_start = time.perf_counter()
-    for path, reason in plan.errors:
-        console.print(f"[red]error[/red] {path}: {reason}", highlight=False, soft_wrap=True)
-        summary.failed += 1
-        summary.failures.append(f"{path}: {reason}")
-        if report is not None:
-            report.write(json.dumps({"input": str(path), "status": "failed", "error": reason}) + "\n")
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[frames]} frames, {task.fields[faces]} faces"),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
+    reporter = BatchReporter(
+        len(plan.jobs), plan.errors, anon.config.method, report=report, console=console, show_progress=show_progress
     )
-    with Progress(*columns, console=console, disable=not show_progress, transient=False) as progress:
-        task = progress.add_task("anonymizing", total=len(plan.jobs), frames=0, faces=0, rate="")
-
-        def on_frames(n_frames: int, n_faces: int) -> None:
-            summary.frames += n_frames
-            summary.faces += n_faces
-            elapsed = max(time.perf_counter() - t_start, 1e-6)
-            progress.update(
-                task, frames=summary.frames, faces=summary.faces, rate=f"{summary.frames / elapsed:.1f} fps"
-            )
-
+    with reporter:
         for job in plan.jobs:
-            t0 = time.perf_counter()
-            result: FileResult | None = None
-            error: str | None = None
-            if job.dst.exists() and not overwrite:
-                status = "skipped"
-                summary.skipped += 1
-            else:
-                try:
-                    result = anonymize_file(anon, job.src, job.dst, job.rel, opts, on_frames)
-                    status = "done"
-                    summary.done += 1
-                    if result.frames is None:
-                        summary.faces += result.face_count
-                    for w in result.warnings:
-                        console.print(f"[yellow]warning[/yellow] {job.src}: {w}", highlight=False, soft_wrap=True)
-                except KeyboardInterrupt:
-                    console.print(
-                        f"[red]interrupted[/red] while on {job.src}; no partial output was left", highlight=False
-                    )
-                    raise
-                except Exception as exc:  # a bad file must not stop the batch
-                    status = "failed"
-                    error = _reason(exc)
-                    summary.failed += 1
-                    summary.failures.append(f"{job.src}: {error}")
-                    console.print(f"[red]error[/red] {job.src}: {error}", highlight=False, soft_wrap=True)
-            if report is not None:
-                report.write(
-                    json.dumps(_record(job, status, anon.config.method, time.perf_counter() - t0, result, error)) + "\n"
+            try:
+                outcome = run_job(anon, job, opts, overwrite=overwrite, on_frames=reporter.on_frames)
+            except KeyboardInterrupt:
+                reporter.console.print(
+                    f"[red]interrupted[/red] while on {job.src}; no partial output was left", highlight=False
                 )
-                report.flush()
-            elapsed = max(time.perf_counter() - t_start, 1e-6)
-            done = summary.done + summary.skipped + summary.failed - len(plan.errors)
-            progress.update(task, advance=1, faces=summary.faces, rate=f"{done / elapsed:.2f} files/s")
-    summary.seconds = time.perf_counter() - t_start
-    return summary
+                raise
+            reporter.add(job.src, job.dst, outcome)
+    return reporter.summary

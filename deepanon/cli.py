@@ -170,6 +170,8 @@ def anonymize(
             seed=seed,
             threshold=threshold,
             min_face=min_face,
+            detect_size=detect_size,
+            tiles=tiles,
             mask_scale=mask_scale,
         )
         try:

@@ -1,0 +1,180 @@
+"""Inputs and outputs given as URLs (s3://, gs://, file://, ... any fsspec filesystem whose package is installed).
+
+Planning lists them with fsspec by the same rules as local folders (recursive, media files only, hidden names
+skipped, the tree mirrored under OUTPUT). A worker downloads each input to a local temporary file, anonymizes it
+with the single-process code, and uploads the result under a hidden temporary name that is then moved onto the
+output name, so readers never see half an object.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deepanon.anonymize.files import FileOptions
+from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.batch import Outcome, run_job
+from deepanon.media.atomic import TMP_MARKER
+from deepanon.media.errors import os_reason
+from deepanon.media.inputs import MEDIA_EXTENSIONS, Job, UsageError
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")  # two letters at least: C:\ is a Windows path, not a URL
+
+
+def is_url(path: str) -> bool:
+    return bool(_URL.match(path))
+
+
+def _fs(url: str):  # -> (fsspec.AbstractFileSystem, path within it)
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:  # unknown protocol, or its package (s3fs, gcsfs, ...) not installed
+        raise UsageError(f"cannot open {url}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file for a worker: src and dst are absolute local paths or URLs; rel names it in seeds (as Job.rel)."""
+
+    src: str
+    dst: str
+    rel: str
+
+
+@dataclass
+class UrlPlan:
+    tasks: list[Task] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    ignored: int = 0
+
+
+def _join(base: str, rel: str) -> str:
+    return base.rstrip("/") + "/" + rel
+
+
+def _norm(url: str) -> str:
+    fs, path = _fs(url)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return f"{protocol}://{path.rstrip('/')}"
+
+
+def plan_urls(inputs: list[str], output: str) -> UrlPlan:
+    """Like media.inputs.plan_jobs, for inputs or output given as URLs (local paths may be mixed in)."""
+    if not inputs:
+        raise UsageError("no INPUT given")
+    plan = UrlPlan()
+    out_norm = _norm(output)
+    out_fs, out_path = _fs(output)
+    single_file_target = (
+        len(inputs) == 1 and posixpath.splitext(output.rstrip("/"))[1] != "" and not out_fs.isdir(out_path)
+    )
+    for inp in inputs:
+        fs, path = _fs(inp)
+        if fs.isdir(path):
+            if (out_norm + "/").startswith(_norm(inp) + "/"):
+                raise UsageError(f"output {output} is inside input folder {inp}: choose an output outside it")
+            for found in sorted(fs.find(path)):
+                rel = posixpath.relpath(found, path.rstrip("/"))
+                if any(part.startswith(".") for part in rel.split("/")):
+                    continue  # hidden files, including our own temporary outputs
+                if posixpath.splitext(rel)[1].lower() not in MEDIA_EXTENSIONS:
+                    plan.ignored += 1
+                    continue
+                plan.tasks.append(Task(_join(inp, rel), _join(output, rel), rel))
+        elif fs.isfile(path):
+            name = posixpath.basename(path)
+            if single_file_target:
+                plan.tasks.append(Task(inp, output, posixpath.basename(output.rstrip("/"))))
+            else:
+                plan.tasks.append(Task(inp, _join(output, name), name))
+        else:
+            plan.errors.append((inp, "no such file or folder"))
+    targets: dict[str, Task] = {}
+    kept: list[Task] = []
+    sources = {_norm(t.src) for t in plan.tasks}
+    for task in plan.tasks:
+        dst = _norm(task.dst)
+        if dst in sources:
+            raise UsageError(f"output {task.dst} would overwrite an input")
+        if dst in targets:
+            plan.errors.append((task.src, f"its output {task.dst} is also the output of {targets[dst].src}; skipped"))
+            continue
+        targets[dst] = task
+        kept.append(task)
+    plan.tasks = kept
+    return plan
+
+
+def _transfer_reason(what: str, exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return f"{what} failed ({os_reason(exc)})"
+    return f"{what} failed ({type(exc).__name__}: {exc})"
+
+
+def _upload(local: Path, fs, path: str) -> None:
+    """Upload under a hidden temporary name, check its size, then move it onto `path` (a rename where the
+    filesystem has one; on object stores a server-side copy, which is itself all-or-nothing)."""
+    parent, name = posixpath.split(path)
+    stem, ext = posixpath.splitext(name)
+    tmp = posixpath.join(parent, f".{stem}{TMP_MARKER}{uuid.uuid4().hex[:8]}{ext}")
+    try:
+        fs.makedirs(parent, exist_ok=True)  # a no-op on object stores
+        fs.put_file(str(local), tmp)
+        if fs.size(tmp) != local.stat().st_size:
+            raise OSError(f"uploaded size of {tmp} does not match")
+        fs.mv(tmp, path)
+    except BaseException:
+        try:
+            if fs.exists(tmp):
+                fs.rm(tmp)
+        except Exception:  # noqa: S110 - best effort: the original error matters more
+            pass
+        raise
+
+
+def run_task(anon: Anonymizer, task: Task, opts: FileOptions, *, overwrite: bool = False) -> Outcome:
+    """One task with the single-process semantics (skip existing, atomic write), URLs staged through a temp dir."""
+    src_url, dst_url = is_url(task.src), is_url(task.dst)
+    if not (src_url or dst_url):
+        return run_job(anon, Job(Path(task.src), Path(task.dst), task.rel), opts, overwrite=overwrite)
+    t0 = time.perf_counter()
+    try:
+        dst_fs, dst_path = _fs(task.dst) if dst_url else (None, task.dst)
+        exists = dst_fs.exists(dst_path) if dst_fs is not None else Path(task.dst).exists()
+        if exists and not overwrite:  # checked before downloading anything
+            return Outcome("skipped", seconds=time.perf_counter() - t0)
+        with tempfile.TemporaryDirectory(prefix="deepanon-") as tmp:
+            # the staged files keep the real names: formats are picked by extension
+            local_src = Path(task.src)
+            if src_url:
+                src_fs, src_path = _fs(task.src)
+                local_src = Path(tmp, "in", posixpath.basename(src_path))
+                local_src.parent.mkdir()
+                try:
+                    src_fs.get_file(src_path, str(local_src))
+                except Exception as exc:
+                    return Outcome("failed", time.perf_counter() - t0, _transfer_reason("download", exc))
+            local_dst = Path(tmp, "out", posixpath.basename(dst_path)) if dst_fs is not None else Path(task.dst)
+            outcome = run_job(anon, Job(local_src, local_dst, task.rel), opts, overwrite=overwrite or dst_url)
+            if outcome.status == "done" and dst_fs is not None:
+                try:
+                    _upload(local_dst, dst_fs, dst_path)
+                except Exception as exc:
+                    outcome = Outcome("failed", error=_transfer_reason("upload", exc))
+    except UsageError as exc:
+        return Outcome("failed", time.perf_counter() - t0, str(exc))
+    outcome.seconds = time.perf_counter() - t0
+    return outcome
+
+
+def absolute(path: str) -> str:
+    """Local paths made absolute (workers may run in another directory); URLs unchanged."""
+    return path if is_url(path) else os.path.abspath(path)
