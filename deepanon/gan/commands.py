@@ -34,7 +34,9 @@ def prepare_command(
 def train_command(
     data: Path = typer.Option(..., help="Dataset folder made by `deepanon prepare`."),
     out: Path = typer.Option(Path("runs/main"), help="Run folder: checkpoint.pt, log.jsonl, losses.png, samples/."),
-    resume: bool = typer.Option(False, "--resume", help="Continue exactly from OUT/checkpoint.pt (if present)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue exactly from OUT/checkpoint.pt (if present), with the run's own settings."
+    ),
     resume_from: Path | None = typer.Option(
         None, help="Continue from a checkpoint.pt (exact) or a compact .safetensors state (Adam restarts)."
     ),
@@ -78,12 +80,39 @@ def train_command(
         state_path=str(state) if state else None,
         state_every_s=state_every_s,
     )
-    if resume and (out / "config.json").exists() and resume_from is None:
-        saved = TrainConfig.from_dict(json.loads((out / "config.json").read_text()))
-        cfg.net = saved.net  # the architecture must match the checkpoint
+    saved = _saved_config(out, resume, resume_from)
+    if saved is not None:
+        # A resumed run keeps its hyper-parameters and architecture; only length, device and output cadence change.
+        keep = (
+            "data",
+            "out",
+            "total_kimg",
+            "device",
+            "threads",
+            "amp",
+            "sample_every",
+            "checkpoint_every",
+            "state_path",
+            "state_every_s",
+        )
+        cfg = TrainConfig.from_dict({**saved.to_dict(), **{k: getattr(cfg, k) for k in keep}})
     trainer = train(cfg, resume=resume, resume_from=resume_from)
     if export:
         _export(trainer.G_ema, cfg, trainer.cur_nimg, trainer.step_idx, None)
+
+
+def _saved_config(out: Path, resume: bool, resume_from: Path | None) -> TrainConfig | None:
+    """The TrainConfig stored with what the run resumes from (run folder, checkpoint.pt or compact state)."""
+    import torch
+
+    if resume_from is None:
+        path = out / "config.json"
+        return TrainConfig.from_dict(json.loads(path.read_text())) if resume and path.exists() else None
+    if resume_from.suffix == ".safetensors":
+        from deepanon.gan.weights import load_train_state
+
+        return TrainConfig.from_dict(load_train_state(resume_from)[1]["config"])
+    return TrainConfig.from_dict(json.loads(torch.load(resume_from, map_location="cpu", weights_only=True)["config"]))
 
 
 def _export(G_ema, cfg: TrainConfig, cur_nimg: int, step: int, path: Path | None) -> None:
