@@ -34,7 +34,11 @@ def evaluate_command(
         "deface-mosaic (deface 1.5 with its defaults). gan is skipped with a note when it has no weights.",
     ),
     limit: int = typer.Option(
-        0, "--limit", "-n", min=0, help="Use N images spread evenly over the data (0: all). Ignored for a video."
+        0,
+        "--limit",
+        "-n",
+        min=0,
+        help="Use N images spread evenly over the data, or a video's first N frames (0: all).",
     ),
     device: EvalDevice = typer.Option(EvalDevice.auto, help="Where to run the networks (auto: CUDA when present)."),
     seed: int = typer.Option(0, help="Seed for the GAN's new identities, so reruns give the same numbers."),

@@ -16,7 +16,7 @@ from deepanon.evaluate.identity import SAME_PERSON_DISTANCE
 from deepanon.evaluate.peers import build_peers, gan_weights_path
 from deepanon.evaluate.report import write_report
 from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT, evaluate_method, reference
-from deepanon.evaluate.video_eval import evaluate_video_method, video_reference
+from deepanon.evaluate.video_eval import evaluate_video_method, trim_video, video_reference
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,12 @@ def run_evaluation(
         meta["limit"] = f"{opts.limit} (spread evenly over the data)"
     progress("measuring the originals")
     if dataset.kind == "video":
-        ref = video_reference(dataset.root, detector, dlib_faces)
+        src = dataset.root
+        work = tempfile.TemporaryDirectory(prefix="deepanon-eval-")
+        if opts.limit:
+            src = trim_video(src, Path(work.name) / src.name, opts.limit)
+            meta["limit"] = f"first {opts.limit} frames (stream copy)"
+        ref = video_reference(src, detector, dlib_faces)
         meta["reference faces"] = f"{detector.name} boxes with score >= 0.5 on the original frames, linked by IoU"
         meta["codec noise p99"] = f"{ref.codec_noise_p99:.0f} grey levels (identity transcode)"
         cache: dict = {}
