@@ -124,7 +124,7 @@ def _export(G_ema, cfg: TrainConfig, cur_nimg: int, step: int, path: Path | None
         "steps": step,
         "batch": cfg.batch,
         "training_data": {
-            "sources": data_meta["config"]["sources"],
+            "sources": [Path(p).name for p in data_meta["config"]["sources"]],  # folder names, not local paths
             "train": data_meta["train"],
             "val": data_meta["val"],
         },
