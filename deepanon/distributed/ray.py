@@ -46,9 +46,14 @@ def import_ray() -> Any:
 class AnonymizeFiles:
     """The actor: one Anonymizer per worker process, reused for every file it is given; one result row per file."""
 
-    def __init__(self, anon_kwargs: dict, opts: FileOptions, overwrite: bool) -> None:
+    def __init__(self, anon_kwargs: dict, opts: FileOptions, overwrite: bool, threads: int) -> None:
+        import torch
+
         from deepanon.anonymize.pipeline import Anonymizer
 
+        # as many torch threads as CPUs reserved: no oversubscription, and GAN outputs depend on the thread count
+        # (float summation order), so a given worker size always gives the same bytes
+        torch.set_num_threads(threads)
         self.anon = Anonymizer(**anon_kwargs)
         self.opts, self.overwrite = opts, overwrite
 
@@ -196,7 +201,12 @@ def _stream(
     ds = ray.data.from_items(rows, override_num_blocks=min(len(rows), MAX_BLOCKS))
     ds = ds.map_batches(
         AnonymizeFiles,
-        fn_constructor_kwargs={"anon_kwargs": anon_kwargs, "opts": opts, "overwrite": overwrite},
+        fn_constructor_kwargs={
+            "anon_kwargs": anon_kwargs,
+            "opts": opts,
+            "overwrite": overwrite,
+            "threads": max(1, int(cpus)),
+        },
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=cpus,
