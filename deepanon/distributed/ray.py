@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,6 @@ def _init(ray: Any, address: str | None) -> bool:
     if ray.is_initialized():
         return False
     kwargs: dict = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
-    # Ray's C++ core logs harmless notices at error level on our stderr (e.g. about actor restarts)
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     if address:
         ray.init(address=address, **kwargs)
     else:
@@ -103,6 +102,9 @@ def _quiet_ray_data() -> None:
     ctx.enable_progress_bars = False  # ours is the progress bar
     ctx.print_on_execution_start = False
     ctx.enable_auto_log_stats = False
+    # a file that kills its worker (segfault, out of memory) fails its block, not the run: its rows are missing
+    # and reported as failed, the other files go on
+    ctx.max_errored_blocks = -1
     logging.getLogger("ray.data").setLevel(logging.ERROR)  # e.g. "progress bars disabled"
 
 
@@ -199,19 +201,25 @@ def _stream(
     _quiet_ray_data()
     rows = [{"index": i, "src": t.src, "dst": t.dst, "rel": t.rel} for i, t in enumerate(tasks)]
     ds = ray.data.from_items(rows, override_num_blocks=min(len(rows), MAX_BLOCKS))
-    ds = ds.map_batches(
-        AnonymizeFiles,
-        fn_constructor_kwargs={
+    kwargs: dict = {
+        "fn_constructor_kwargs": {
             "anon_kwargs": anon_kwargs,
             "opts": opts,
             "overwrite": overwrite,
             "threads": max(1, int(cpus)),
         },
-        batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=workers),
-        num_cpus=cpus,
-        num_gpus=gpus,
-    )
+        "batch_size": 1,
+        "compute": ray.data.ActorPoolStrategy(size=workers),
+        "num_cpus": cpus,
+        "num_gpus": gpus,
+    }
+    try:
+        with warnings.catch_warnings():  # extra remote args are deprecated (Ray 2.60) but the only way to set this
+            warnings.simplefilter("ignore")
+            # Ray Data's default retries forever: a file that crashes its worker would hang the run
+            ds = ds.map_batches(AnonymizeFiles, max_task_retries=2, **kwargs)
+    except TypeError:  # a Ray that no longer takes them
+        ds = ds.map_batches(AnonymizeFiles, **kwargs)
     seen: set[int] = set()
     lost = "no result came back from the Ray workers"
     try:
