@@ -187,7 +187,8 @@ def anonymize(
                 show_progress=not quiet,
             )
         except UsageError as exc:
-            err.print(f"[red]usage error:[/red] {exc}", highlight=False, soft_wrap=True)
+            # exc passed as an object, not in the f-string: rich would take "[ray]" in its message for markup
+            err.print("[red]usage error:[/red]", exc, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
