@@ -82,10 +82,11 @@ def test_evaluate_video_reports_count_rate_audio_and_holes(tmp_path: Path) -> No
     frames = [scene(240, 320, [(40 + 4 * i, 30, 0.7)]) for i in range(12)]
     src = make_test_video(tmp_path / "clip.mp4", frames, fps=12, audio=1)
     out = tmp_path / "vreport"
-    r = CliRunner().invoke(_app(), ["evaluate", str(src), "--out", str(out), "--methods", "blur", "-q"])
+    args = ["evaluate", str(src), "--out", str(out), "--methods", "blur", "--limit", "10", "-q"]
+    r = CliRunner().invoke(_app(), args)
     assert r.exit_code == 0, r.output
     m = json.loads((out / "report.json").read_text())["methods"][0]
-    assert m["frames_in"] == m["frames_out"] == 12
+    assert m["frames_in"] == m["frames_out"] == 10  # --limit: the first 10 frames
     assert m["fps_in"] == m["fps_out"] == 12 and m["audio_in"] == m["audio_out"] == 1
     assert m["coverage"] > 0.9 and m["holes"] == 0
     assert (out / "contact_blur.png").exists()

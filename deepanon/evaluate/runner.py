@@ -96,9 +96,8 @@ def run_evaluation(
         with tempfile.TemporaryDirectory(prefix="deepanon-eval-") as tmp:
             where = out if opts.keep_videos else Path(tmp)
             where.mkdir(parents=True, exist_ok=True)
-            results = [
-                evaluate_video_method(p, dataset.root, ref, dlib_faces, where, cache, progress) for p in peers.peers
-            ]
+            results = [evaluate_video_method(p, src, ref, dlib_faces, where, cache, progress) for p in peers.peers]
+        work.cleanup()
         notes.append(
             "holes: frames t where a reference face is covered at t-1 and t+1 but not at t; track within / between: "
             "mean descriptor distance between samples of one track / of different tracks (anonymized output)."
