@@ -36,16 +36,25 @@ class FaceCrops:
             raise ValueError(f"{root}: no {split} samples")
         # balance=True: every source folder is drawn equally often (UTKFace has 4x more crops than LFW, but only
         # LFW shows the context around the head).
-        self.weights: torch.Tensor | None = None
         names_path = root / "names.txt"
-        if balance and names_path.exists():
-            names = names_path.read_text().split("\n")
-            src = np.array([names[i].split("/", 1)[0] for i in self.indices])
-            counts = {s: (src == s).sum() for s in set(src)}
-            self.weights = torch.tensor([1.0 / counts[s] for s in src], dtype=torch.float64)
+        names = names_path.read_text().split("\n") if names_path.exists() else []
+        # Source folder of every sample (the part of its name before the first '/').
+        self.sources = np.array([names[i].split("/", 1)[0] if i < len(names) else "" for i in self.indices])
+        self.weights: torch.Tensor | None = None
+        if balance:
+            counts = {s: (self.sources == s).sum() for s in set(self.sources)}
+            self.weights = torch.tensor([1.0 / counts[s] for s in self.sources], dtype=torch.float64)
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def spread(self, n: int) -> np.ndarray:
+        """n fixed positions spread evenly over the samples of each source in turn (for sample grids)."""
+        groups = [np.flatnonzero(self.sources == s) for s in sorted(set(self.sources))]
+        per = [len(g) for g in np.array_split(np.arange(n), len(groups))]
+        return np.concatenate(
+            [g[np.linspace(0, len(g) - 1, k).round().astype(int)] for g, k in zip(groups, per, strict=True) if k]
+        )
 
     def sample(self, n: int, gen: torch.Generator, flip: bool) -> tuple[np.ndarray, np.ndarray]:
         """Random positions (with replacement) and flips, drawn from `gen` so a resumed run draws the same."""

@@ -153,7 +153,7 @@ class Trainer:
     def sample_grid(self, val: FaceCrops, n: int, n_z: int) -> np.ndarray:
         """Rows: fixed validation crops; columns: original, masked input, G_ema for n_z fixed z. uint8 RGB."""
         n = min(n, len(val))
-        pos = np.linspace(0, len(val) - 1, n).round().astype(int)  # spread over the sources
+        pos = val.spread(n)  # the same crops every time, from every source
         real, mask, lms = (self._to(t) for t in val.batch(pos))
         zgen = torch.Generator().manual_seed(12345)
         cols = [real, real * (1 - hidden_mask(mask))]
