@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="use only the first N images (0: all)")
     ap.add_argument(
         "--settings",
-        default="20@0.6:0.7,12@0.6:0.7,12@0.5:0.6",
+        default="20@0.6:0.7,20@0.5:0.6,12@0.6:0.7",
         help="comma-separated MIN_FACE@PNET:RNET detector settings to compare",
     )
     ap.add_argument("--device", default="auto")
