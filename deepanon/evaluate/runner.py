@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from deepanon.evaluate.coverage import BACKGROUND_GROW, CHANGE_TOL_IMAGE, CHANGE_TOL_VIDEO, COVERED_SHARE
 from deepanon.evaluate.data import load_dataset
 from deepanon.evaluate.detectors import DlibHogDetector, independent_detector
@@ -44,6 +46,16 @@ def definitions(kind: str) -> list[str]:
         "on the anonymized image); few samples in 128 dims bias it upwards, so compare methods, not papers. "
         "landmark shift: mean distance of dlib's 68 points (same box) original vs anonymized / eye distance.",
     ]
+
+
+def impostor_note(descriptors: np.ndarray) -> str:
+    """Chance level for "still same": how often two DIFFERENT original faces fall within the threshold. Small,
+    blurry faces crowd together in dlib's space, so this rises well above the ~1 % seen on sharp portraits."""
+    d = np.linalg.norm(descriptors[:, None] - descriptors[None], axis=-1)[np.triu_indices(len(descriptors), 1)]
+    return (
+        f"chance level: {100 * float((d < SAME_PERSON_DISTANCE).mean()):.1f} % of pairs of different original faces "
+        f"are within {SAME_PERSON_DISTANCE} (mean distance {d.mean():.3f}); read 'still same' against it."
+    )
 
 
 def _gan_note() -> str | None:
@@ -90,6 +102,8 @@ def run_evaluation(
             src = trim_video(src, Path(work.name) / src.name, opts.limit)
             meta["limit"] = f"first {opts.limit} frames (stream copy)"
         ref = video_reference(src, detector, dlib_faces)
+        if len(ref.descriptors) >= 2:
+            notes.append(impostor_note(np.stack(list(ref.descriptors.values()))))
         meta["reference faces"] = f"{detector.name} boxes with score >= 0.5 on the original frames, linked by IoU"
         meta["codec noise p99"] = f"{ref.codec_noise_p99:.0f} grey levels (identity transcode)"
         cache: dict = {}
@@ -109,6 +123,8 @@ def run_evaluation(
             gt_detector = DlibHogDetector()  # neither deepanon's nor deface's detector
             meta["ground truth"] = "none in a faces folder: dlib HOG boxes on the originals stand in for it"
         ref_s = reference(dataset, detector, dlib_faces, gt_detector)
+        if len(ref_s.descriptors) >= 2:
+            notes.append(impostor_note(np.stack(ref_s.descriptors)))
         cache_s: dict = {}
         results = [evaluate_method(p, dataset, ref_s, detector, dlib_faces, cache_s, progress) for p in peers.peers]
         notes.append(
