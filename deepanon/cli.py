@@ -240,7 +240,14 @@ def _register_gan_commands() -> None:
     app.command("export")(export_command)
 
 
+def _register_evaluate_command() -> None:
+    from deepanon.evaluate.commands import evaluate_command
+
+    app.command("evaluate")(evaluate_command)
+
+
 _register_gan_commands()
+_register_evaluate_command()
 
 
 def main() -> None:
