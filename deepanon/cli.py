@@ -26,6 +26,12 @@ class Method(str, Enum):
     solid = "solid"
 
 
+class DetectorChoice(str, Enum):
+    both = "both"
+    centerface = "centerface"
+    mtcnn = "mtcnn"
+
+
 class DeviceChoice(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -75,6 +81,12 @@ def anonymize(
         "-m",
         help="gan: paint a new, realistic face (keeps pose and lighting). "
         "blur / pixelate / solid: classic filters over the face region.",
+    ),
+    detector: DetectorChoice = typer.Option(
+        DetectorChoice.both,
+        "--detector",
+        help="both: a face that MTCNN or CenterFace finds is anonymized (fewest missed faces). "
+        "centerface: about 20x faster, misses a few more. mtcnn: MTCNN alone.",
     ),
     threshold: float = typer.Option(
         _DET.threshold,
@@ -161,19 +173,20 @@ def anonymize(
 
     err = Console(stderr=True)
     opts = FileOptions(keep_metadata=keep_metadata, max_pixels=max_pixels, crf=crf, batch_size=batch_size)
+    anon_kwargs = dict(
+        method=method.value,
+        device=device.value,
+        seed=seed,
+        detector=detector.value,
+        threshold=threshold,
+        min_face=min_face,
+        detect_size=detect_size,
+        tiles=tiles,
+        mask_scale=mask_scale,
+    )
     if engine is Engine.ray:  # the same run on a Ray cluster (deepanon/distributed)
         from deepanon.distributed.ray import RayOptions, run_ray
 
-        anon_kwargs = dict(
-            method=method.value,
-            device=device.value,
-            seed=seed,
-            threshold=threshold,
-            min_face=min_face,
-            detect_size=detect_size,
-            tiles=tiles,
-            mask_scale=mask_scale,
-        )
         try:
             summary, ignored, where = run_ray(
                 inputs,
@@ -196,16 +209,7 @@ def anonymize(
         raise typer.Exit(summary.exit_code)
     try:
         plan = plan_jobs([Path(p) for p in inputs], Path(output))
-        anon = Anonymizer(
-            method.value,
-            device.value,
-            seed=seed,
-            threshold=threshold,
-            min_face=min_face,
-            detect_size=detect_size,
-            tiles=tiles,
-            mask_scale=mask_scale,
-        )
+        anon = Anonymizer(**anon_kwargs)
     except (UsageError, ValueError, FileNotFoundError) as exc:
         err.print(f"[red]usage error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None

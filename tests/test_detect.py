@@ -67,3 +67,26 @@ def test_large_image_small_faces_found_via_tiles():
     centers = np.array([f.center for f in faces])
     for x, y in positions:
         assert (np.hypot(centers[:, 0] - (x + 26), centers[:, 1] - (y + 30)) < 40).any(), (x, y)
+
+
+def test_each_backend_finds_the_astronaut_with_landmarks_in_the_same_order():
+    for names in [("mtcnn",), ("centerface",)]:
+        faces = FaceDetector(DetectorConfig(detectors=names, device="cpu")).detect(astronaut())
+        assert len(faces) == 1, names
+        lm = faces[0].landmarks
+        assert lm[0, 0] < lm[1, 0] and lm[3, 0] < lm[4, 0]  # left before right, eyes and mouth
+        assert lm[0, 1] < lm[2, 1] < lm[3, 1]  # eyes above nose above mouth
+
+
+def test_union_keeps_a_face_only_one_backend_finds(monkeypatch):
+    det = FaceDetector(DetectorConfig(device="cpu"))
+    mtcnn_net, cf_net = det._nets
+    extra = Face((10, 10, 60, 70), 0.5, np.zeros((5, 2), np.float32))
+    monkeypatch.setattr(cf_net, "run", lambda frames: [[extra] for _ in frames])
+    faces = det.detect(astronaut())
+    assert len(faces) == 2 and any(f is extra for f in faces)
+
+
+def test_unknown_detector_is_rejected():
+    with pytest.raises(ValueError, match="unknown detector"):
+        DetectorConfig(detectors=("yolo",))

@@ -16,6 +16,7 @@ from deepanon.track import Tracker
 from deepanon.types import Face
 
 METHODS = ("gan", *FILTERS)
+DETECTOR_SETS = {"both": ("mtcnn", "centerface"), "mtcnn": ("mtcnn",), "centerface": ("centerface",)}
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class Anonymizer:
         device: str = "auto",
         *,
         seed: int | None = None,
+        detector: str = "both",
         threshold: float | None = None,
         min_face: int | None = None,
         detect_size: int | None = None,
@@ -57,7 +59,7 @@ class Anonymizer:
         config: AnonymizerConfig | None = None,
     ) -> None:
         if config is None:
-            det = DetectorConfig(device=device)
+            det = DetectorConfig(detectors=DETECTOR_SETS[detector], device=device)
             if threshold is not None:
                 det = replace(det, threshold=threshold)
             if min_face is not None:

@@ -1,5 +1,5 @@
 """Stage 'detect': frames in, Face records out."""
 
-from deepanon.detect.mtcnn import DetectorConfig, FaceDetector
+from deepanon.detect.detector import DETECTORS, DetectorConfig, FaceDetector
 
-__all__ = ["DetectorConfig", "FaceDetector"]
+__all__ = ["DETECTORS", "DetectorConfig", "FaceDetector"]

@@ -170,7 +170,7 @@ def prepare_dataset(
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from deepanon.detect.mtcnn import DetectorConfig, FaceDetector
+    from deepanon.detect import DetectorConfig, FaceDetector
 
     if threads:
         torch.set_num_threads(threads)
@@ -196,7 +196,10 @@ def prepare_dataset(
     chunk_dir.mkdir(parents=True, exist_ok=True)
     n_chunks = (len(files) + chunk - 1) // chunk
     # Search a little below min_face (at most 40 px) so that small faces are counted as too small, not as missing.
-    detector = FaceDetector(DetectorConfig(min_face=max(12, min(int(min_face * 0.8), 40)), device=device))
+    # MTCNN alone: its boxes and landmarks define the training geometry (the mask the GAN learns to fill)
+    detector = FaceDetector(
+        DetectorConfig(detectors=("mtcnn",), min_face=max(12, min(int(min_face * 0.8), 40)), device=device)
+    )
     t0 = time.time()
     with Progress(
         TextColumn("prepare"),

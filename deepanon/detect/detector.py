@@ -1,0 +1,91 @@
+"""FaceDetector: one or more detector backends, merged, with bounded memory on large images.
+
+Large images are searched twice: a bounded-size overview finds the big faces cheaply and
+full-resolution tiles find the small ones, so memory stays bounded and small faces survive.
+Where two backends see the same face, the higher-scoring box is kept; a face either one finds is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from deepanon.detect.tiling import merge_faces, tile_grid
+from deepanon.device import resolve_device
+from deepanon.types import Face
+
+DETECTORS = ("mtcnn", "centerface")
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Detection settings; defaults measured on WIDER FACE val (benchmarks/detection.py, RESULTS.md)."""
+
+    detectors: tuple[str, ...] = DETECTORS  # backends whose faces are merged (privacy: a face either finds counts)
+    # min_face 20 finds as many faces >= 32 px as 12 at 2.5x the speed; 0.6 keeps the most faces,
+    # and a false alarm only costs an anonymized patch (privacy first).
+    threshold: float = 0.6  # final MTCNN score to keep a face
+    min_face: int = 20  # smallest face side, px, MTCNN searches for (it upscales below 12)
+    stage_thresholds: tuple[float, float] = (0.6, 0.7)  # MTCNN P-Net and R-Net gates
+    centerface_threshold: float = 0.4  # CenterFace heat-map peak to keep a face
+    max_side: int = 1600  # images larger than this are searched as overview + tiles
+    tile: int = 1024  # tile side for the full-resolution search of large images; 0: overview only (faster)
+    tile_overlap: int = 160  # faces up to this size are always whole in some tile
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.detectors) - set(DETECTORS)
+        if unknown or not self.detectors:
+            raise ValueError(f"unknown detector {', '.join(sorted(unknown)) or '(none)'}: use {', '.join(DETECTORS)}")
+
+
+class FaceDetector:
+    """`detect(rgb)` -> faces of one image; `detect_batch(frames)` -> faces per frame."""
+
+    def __init__(self, config: DetectorConfig | None = None) -> None:
+        self.config = c = config or DetectorConfig()
+        self.device = resolve_device(c.device)
+        self._nets = []
+        if "mtcnn" in c.detectors:
+            from deepanon.detect.mtcnn import MtcnnNet
+
+            self._nets.append(MtcnnNet(c.threshold, c.min_face, c.stage_thresholds, self.device))
+        if "centerface" in c.detectors:
+            from deepanon.detect.centerface import CenterFaceNet
+
+            self._nets.append(CenterFaceNet(c.centerface_threshold))
+
+    def detect(self, rgb: np.ndarray) -> list[Face]:
+        return self.detect_batch([rgb])[0]
+
+    def detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+        """Faces for each HxWx3 uint8 RGB frame. Same-size small frames go through the networks as one batch."""
+        if not frames:
+            return []
+        small = all(max(f.shape[:2]) <= self.config.max_side for f in frames)
+        if small and len({f.shape for f in frames}) == 1:
+            return self._run(list(frames))
+        return [self._detect_large(f) if max(f.shape[:2]) > self.config.max_side else self._run([f])[0] for f in frames]
+
+    def _detect_large(self, rgb: np.ndarray) -> list[Face]:
+        c = self.config
+        h, w = rgb.shape[:2]
+        scale = c.max_side / max(h, w)
+        overview = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        faces = [f.scaled(1.0 / scale) for f in self._run([overview])[0]]
+        if c.tile > 0:
+            for y0, x0, y1, x1 in tile_grid(h, w, c.tile, c.tile_overlap):
+                tile = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+                faces += [f.scaled(1.0, (x0, y0)) for f in self._run([tile])[0]]
+        return merge_faces(faces)
+
+    def _run(self, frames: list[np.ndarray]) -> list[list[Face]]:
+        if min(min(f.shape[:2]) for f in frames) < 12:
+            return [[] for _ in frames]  # smaller than any network's receptive field: nothing to find
+        per_net = [net.run(frames) for net in self._nets]
+        if len(per_net) == 1:
+            return per_net[0]
+        return [merge_faces([f for faces in found for f in faces]) for found in zip(*per_net)]
