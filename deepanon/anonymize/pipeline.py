@@ -75,7 +75,9 @@ class Anonymizer:
         if config.method == "gan":
             from deepanon.anonymize.gan import GanPainter  # torch model: only loaded when used
 
-            self._painter = GanPainter(config.weights, device=str(self.detector.device))
+            self._painter = GanPainter(
+                config.weights, device=str(self.detector.device), mask_scale=config.mask_scale, feather=config.feather
+            )
 
     @property
     def device(self) -> str:
