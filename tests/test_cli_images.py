@@ -138,3 +138,25 @@ def test_console_script_runs(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "1 done" in proc.stdout and (tmp_path / "o" / "a.png").exists()
+
+
+def test_default_method_is_gan_changes_faces_and_keeps_background(tmp_path):
+    img = scene(400, 700, [(40, 60, 1.0), (400, 150, 0.6)])
+    Image.fromarray(img).save(tmp_path / "g.png")
+    report = tmp_path / "r.jsonl"
+    res = run(str(tmp_path / "g.png"), "-o", str(tmp_path / "o"), "--seed", "3", "-q", "--report", str(report))
+    assert res.exit_code == 0, res.output
+    rec = json.loads(report.read_text())
+    assert rec["method"] == "gan" and len(rec["faces"]) == 2
+    out = np.asarray(Image.open(tmp_path / "o" / "g.png").convert("RGB"))
+    from deepanon.types import Face
+
+    changed = np.zeros(img.shape[:2], bool)
+    for f in rec["faces"]:
+        face = Face(tuple(f["box"]), f["score"])
+        x0, y0, x1, y1 = (int(v) for v in face.box)
+        assert np.abs(out[y0:y1, x0:x1].astype(int) - img[y0:y1, x0:x1]).mean() > 10
+        r = face_region(face, img.shape)
+        changed[r.slices] |= r.alpha > 0
+    far = ~np.pad(changed, 2)[:-4, :-4] & ~np.pad(changed, 2)[4:, 4:]
+    assert (out[far] == img[far]).all()
