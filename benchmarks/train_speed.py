@@ -1,6 +1,7 @@
 """GAN training speed (images/s) of the default networks, per resolution, on synthetic batches.
 
     python benchmarks/train_speed.py [--resolutions 64,128] [--batch 32] [--threads 1] [--device cpu] [--steps 6]
+    python benchmarks/train_speed.py --from-log runs/main/log.jsonl   # summarize a real run instead
 
 One step = G step (NS loss) + D step; lazy R1 (every 16 steps) is timed separately and amortized, as in training.
 Data loading is excluded (it is a few % of a step on CPU). On a shared machine the numbers are lower bounds.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import torch
 from results import markdown_table, write_section
@@ -54,6 +56,36 @@ def measure(res: int, batch: int, device: torch.device, steps: int) -> dict:
     return {"res": res, "G": num_params(G), "D": num_params(D), "img_s": batch / per_step, "plain_s": plain, "r1_s": r1}
 
 
+def from_log(path: str) -> str:
+    """Speed of a real training run, from its log.jsonl (img/s per logged window)."""
+    import json
+
+    import numpy as np
+
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    speeds = np.array([r["img_s"] for r in rows[1:]])  # the first window includes start-up
+    hours = (rows[-1]["time"] - rows[0]["time"]) / 3600
+    table = markdown_table(
+        ["run", "steps", "kimg", "hours", "img/s median", "img/s p90", "img/s min"],
+        [
+            [
+                path,
+                rows[-1]["step"],
+                rows[-1]["kimg"],
+                f"{hours:.2f}",
+                f"{np.median(speeds):.1f}",
+                f"{np.percentile(speeds, 90):.1f}",
+                f"{speeds.min():.1f}",
+            ]
+        ],
+    )
+    return (
+        f"## GAN training run speed (benchmarks/train_speed.py --from-log)\n\nReal training (data loading, "
+        f"samples and checkpoints included), 1 thread, default NetConfig at 64, batch 32. The machine was shared: "
+        f"the spread is other people's load.\n\n{table}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--resolutions", default="64,128")
@@ -62,7 +94,14 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
+    ap.add_argument("--from-log", help="summarize a run's log.jsonl instead of measuring")
     a = ap.parse_args()
+    if a.from_log:
+        body = from_log(a.from_log)
+        print(body)
+        if not a.no_write:
+            write_section("train_speed-run", body)
+        return
     torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
     rows = []
