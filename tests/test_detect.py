@@ -30,6 +30,8 @@ def test_merge_keeps_best_of_duplicates_and_distinct_faces():
     kept = merge_faces([a, a_dup, half, b])
     assert len(kept) == 2
     assert b in kept
+    merged = next(f for f in kept if f is not b)
+    assert merged.score == 0.99 and merged.box == (0.0, 0.0, 102.0, 100.0)  # grown to cover all three
 
 
 def test_finds_astronaut_with_landmarks(detector):

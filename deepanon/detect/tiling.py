@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from deepanon.types import Face
@@ -46,8 +48,10 @@ def intersection_over_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def merge_faces(faces: list[Face], iou: float = 0.4, containment: float = 0.8) -> list[Face]:
-    """Greedy NMS by score. A box mostly inside a kept one is dropped too (it is the same face seen
-    cut by a tile border); boxes that merely touch are both kept, since anonymizing more is safe."""
+    """Greedy NMS by score. A box mostly inside a kept one is dropped too (it is the same face seen cut by a tile
+    border); boxes that merely touch are both kept, since anonymizing more is safe. A kept face's box grows to
+    cover the boxes it suppressed (detectors frame faces differently: the union hides the whole face); its
+    landmarks and score stay its own."""
     if len(faces) < 2:
         return list(faces)
     order = sorted(range(len(faces)), key=lambda i: -faces[i].score)
@@ -55,7 +59,17 @@ def merge_faces(faces: list[Face], iou: float = 0.4, containment: float = 0.8) -
     ious = box_iou(boxes, boxes)
     inside = intersection_over_smaller(boxes, boxes)
     keep: list[int] = []
+    grown: dict[int, np.ndarray] = {}
     for i in range(len(order)):
-        if all(ious[i, k] < iou and inside[i, k] < containment for k in keep):
+        by = next((k for k in keep if ious[i, k] >= iou or inside[i, k] >= containment), None)
+        if by is None:
             keep.append(i)
-    return [faces[order[i]] for i in keep]
+            continue
+        g = grown.setdefault(by, boxes[by].copy())
+        g[:2] = np.minimum(g[:2], boxes[i, :2])
+        g[2:] = np.maximum(g[2:], boxes[i, 2:])
+    out = []
+    for k in keep:
+        face = faces[order[k]]
+        out.append(replace(face, box=tuple(float(v) for v in grown[k])) if k in grown else face)
+    return out
