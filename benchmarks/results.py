@@ -33,7 +33,8 @@ def machine() -> str:
 def write_section(name: str, body: str, path: Path = RESULTS) -> None:
     """Replace (or append) the section `name` of RESULTS.md with body, stamped with date and machine."""
     text = path.read_text() if path.exists() else HEADER
-    stamp = f"_{dt.datetime.now().strftime('%Y-%m-%d %H:%M')} · {machine()}_"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    stamp = f"_{dt.datetime.now().strftime('%Y-%m-%d %H:%M')} · {machine()} · load average {load:.1f} when written_"
     block = f"<!-- section:{name} -->\n{body.strip()}\n\n{stamp}\n<!-- /section:{name} -->"
     pattern = re.compile(rf"<!-- section:{re.escape(name)} -->.*?<!-- /section:{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
