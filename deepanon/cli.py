@@ -92,7 +92,15 @@ def anonymize(
         _DET.threshold,
         min=0.0,
         max=1.0,
-        help="Detection score above which a face is anonymized. Lower finds more faces (and more false alarms).",
+        help="MTCNN score above which a face is anonymized. Lower finds more faces (and more false alarms).",
+    ),
+    centerface_threshold: float = typer.Option(
+        _DET.centerface_threshold,
+        "--centerface-threshold",
+        min=0.0,
+        max=1.0,
+        help="CenterFace score above which a face is anonymized (0.3 finds more small faces, with twice the false "
+        "alarms; see benchmarks/RESULTS.md).",
     ),
     min_face: int = typer.Option(
         _DET.min_face,
@@ -179,6 +187,7 @@ def anonymize(
         seed=seed,
         detector=detector.value,
         threshold=threshold,
+        centerface_threshold=centerface_threshold,
         min_face=min_face,
         detect_size=detect_size,
         tiles=tiles,

@@ -50,6 +50,7 @@ class Anonymizer:
         seed: int | None = None,
         detector: str = "both",
         threshold: float | None = None,
+        centerface_threshold: float | None = None,
         min_face: int | None = None,
         detect_size: int | None = None,
         tiles: bool = True,
@@ -62,6 +63,8 @@ class Anonymizer:
             det = DetectorConfig(detectors=DETECTOR_SETS[detector], device=device)
             if threshold is not None:
                 det = replace(det, threshold=threshold)
+            if centerface_threshold is not None:
+                det = replace(det, centerface_threshold=centerface_threshold)
             if min_face is not None:
                 det = replace(det, min_face=min_face)
             if detect_size is not None:
