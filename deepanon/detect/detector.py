@@ -31,7 +31,7 @@ class DetectorConfig:
     min_face: int = 20  # smallest face side, px, MTCNN searches for (it upscales below 12)
     stage_thresholds: tuple[float, float] = (0.6, 0.7)  # MTCNN P-Net and R-Net gates
     centerface_threshold: float = 0.4  # CenterFace heat-map peak to keep a face
-    max_side: int = 1600  # images larger than this are searched as overview + tiles
+    max_side: int = 1920  # larger images are searched as overview + tiles (1920: 1080p video needs no tiles)
     tile: int = 1024  # tile side for the full-resolution search of large images; 0: overview only (faster)
     tile_overlap: int = 160  # faces up to this size are always whole in some tile
     device: str = "auto"
