@@ -6,6 +6,7 @@ Each peer splits its work into `detect` and `replace` so the evaluation can time
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ DEFACE_MOSAIC = 20
 class Peer(Protocol):
     name: str
     detector_key: str  # peers with the same key find the same faces: detection is run (and timed) once for them
+    generate_seconds: float  # of the last replace(): time in the generator; the rest of replace() is blending
 
     def start_video(self) -> None: ...
 
@@ -41,9 +43,22 @@ class DeepanonPeer:
         from deepanon.anonymize.pipeline import Anonymizer
 
         self.name = method
-        self.detector_key = "deepanon-mtcnn"
+        self.detector_key = "deepanon"
         self.anon = Anonymizer(method, device, seed=seed)
         self.tracker = None
+        self.generate_seconds = 0.0
+        painter = self.anon._painter
+        if painter is not None:  # time the network apart from alignment, warping and blending
+            generate = painter._generate
+
+            def timed_generate(*args, **kwargs):
+                t0 = time.perf_counter()
+                try:
+                    return generate(*args, **kwargs)
+                finally:
+                    self.generate_seconds += time.perf_counter() - t0
+
+            painter._generate = timed_generate
 
     def start_video(self) -> None:
         from deepanon.track import Tracker
@@ -60,6 +75,7 @@ class DeepanonPeer:
         self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
     ) -> list[np.ndarray]:
         seeds = [self.anon.face_seeds(k, fs) for k, fs in zip(keys, faces)]
+        self.generate_seconds = 0.0
         return self.anon.replace_faces(frames, faces, seeds)
 
 
@@ -72,6 +88,7 @@ class DefacePeer:
         self.name = name
         self.detector_key = "deface-centerface"
         self.replacewith = DEFACE_METHODS[name]
+        self.generate_seconds = 0.0  # deface has no generator: its replace() is all filter and blend
         self.detector = CenterFaceDetector(threshold=DEFACE_THRESHOLD, device=device)
 
     def start_video(self) -> None:  # deface has no tracking

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from deepanon.evaluate.still import MethodResult
+from deepanon.evaluate.timing import STAGES
 from deepanon.evaluate.video_eval import VideoResult
 from deepanon.evaluate.wider import HEIGHT_CLASSES
 
@@ -64,7 +65,7 @@ def still_tables(results: Sequence[MethodResult]) -> str:
 
 
 def _stage_order(name: str) -> int:
-    order = ["decode", "detect", "generate+blend", "encode"]
+    order = list(STAGES)
     return order.index(name) if name in order else len(order)
 
 

@@ -129,7 +129,8 @@ def run_evaluation(
         results = [evaluate_method(p, dataset, ref_s, detector, dlib_faces, cache_s, progress) for p in peers.peers]
         notes.append(
             "speed: decode (read_image), detect (each detector measured once, shared by the methods that use it), "
-            "generate+blend (Anonymizer.replace_faces / deface.anonymize_frame), encode (write_image)."
+            "generate (the GAN's network), blend (the rest of Anonymizer.replace_faces: alignment, filters, warping, "
+            "blending / deface.anonymize_frame), encode (write_image)."
         )
     report = write_report(out, meta, results, definitions(dataset.kind) + notes)
     return report, notes

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-STAGES = ("decode", "detect", "generate+blend", "encode")
+STAGES = ("decode", "detect", "generate", "blend", "encode")
 
 
 @dataclass
@@ -21,6 +21,11 @@ class StageTimer:
             yield
         finally:
             self.add(name, time.perf_counter() - t0)
+
+    def add_replace(self, seconds: float, generate_seconds: float) -> None:
+        """A replace() call split into the generator's share and the rest (alignment, filters, warping, blending)."""
+        self.add("generate", generate_seconds)
+        self.add("blend", max(seconds - generate_seconds, 0.0))
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds

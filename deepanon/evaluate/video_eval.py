@@ -168,8 +168,9 @@ def evaluate_video_method(
             chunk = [(f, each) for f in faces]
         found.extend(chunk)
         timer.add("detect", sum(s for _, s in chunk))
-        with timer.stage("generate+blend"):
-            out = peer.replace(frames, [f for f, _ in chunk], [src.name] * len(frames))
+        t0 = time.perf_counter()
+        out = peer.replace(frames, [f for f, _ in chunk], [src.name] * len(frames))
+        timer.add_replace(time.perf_counter() - t0, peer.generate_seconds)
         progress(f"{peer.name}: frame {len(found)}/{ref.frame_count}")
         return out
 
