@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -66,7 +67,7 @@ def main() -> None:
     if HAMILTON.exists():
         clips.append(("hamilton 640x360", HAMILTON))
     anons = {m: Anonymizer(method=m, device=args.device, seed=0) for m in ("blur", "gan") if m in methods}
-    deface_exe = shutil.which("deface") or (str(Path(shutil.which("python") or "").with_name("deface")))
+    deface_exe = str(Path(sys.executable).with_name("deface"))  # installed beside us by install.sh
     rows = []
     for name, clip in clips:
         n = probe_video(clip).frame_count or args.frames
