@@ -99,8 +99,8 @@ def anonymize(
         "--centerface-threshold",
         min=0.0,
         max=1.0,
-        help="CenterFace score above which a face is anonymized (0.3 finds more small faces, with twice the false "
-        "alarms; see benchmarks/RESULTS.md).",
+        help="CenterFace score above which a face is anonymized (0.4 halves the false alarms but misses more small "
+        "faces; see benchmarks/RESULTS.md).",
     ),
     min_face: int = typer.Option(
         _DET.min_face,

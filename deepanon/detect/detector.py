@@ -30,7 +30,9 @@ class DetectorConfig:
     threshold: float = 0.6  # final MTCNN score to keep a face
     min_face: int = 20  # smallest face side, px, MTCNN searches for (it upscales below 12)
     stage_thresholds: tuple[float, float] = (0.6, 0.7)  # MTCNN P-Net and R-Net gates
-    centerface_threshold: float = 0.4  # CenterFace heat-map peak to keep a face
+    # 0.3: on WIDER val the union then finds 90.2 % of faces >= 32 px and 79.2 % of 16-31 px (0.4: 88.3 / 72.9 %),
+    # at 4.4 false alarms per crowded image instead of 1.9; a missed face is worse than a painted patch.
+    centerface_threshold: float = 0.3  # CenterFace heat-map peak to keep a face
     max_side: int = 1920  # larger images are searched as overview + tiles (1920: 1080p video needs no tiles)
     tile: int = 1024  # tile side for the full-resolution search of large images; 0: overview only (faster)
     tile_overlap: int = 160  # faces up to this size are always whole in some tile
