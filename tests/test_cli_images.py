@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from deepanon.anonymize.masks import face_region
 from deepanon.cli import app
 from deepanon.detect import FaceDetector
+from deepanon.types import Face
 from tests.faces import astronaut, scene
 
 runner = CliRunner()
@@ -53,17 +54,19 @@ def test_folder_is_mirrored_faces_changed_background_kept(photo_folder, tmp_path
 
     orig = np.asarray(Image.open(photo_folder / "trip ü" / "group.png").convert("RGB"))
     anon = np.asarray(Image.open(out / "trip ü" / "group.png").convert("RGB"))
-    changed = np.zeros(orig.shape[:2], bool)
-    from deepanon.types import Face
+    assert_faces_changed_background_kept(orig, anon, group["faces"])
 
-    for f in group["faces"]:
+
+def assert_faces_changed_background_kept(orig: np.ndarray, anon: np.ndarray, faces: list[dict]) -> None:
+    """Each reported face box changed; every pixel outside the face regions bit-identical (the images are PNG)."""
+    changed = np.zeros(orig.shape[:2], bool)
+    for f in faces:
         face = Face(tuple(f["box"]), f["score"])
         x0, y0, x1, y1 = (int(v) for v in face.box)
         assert np.abs(anon[y0:y1, x0:x1].astype(int) - orig[y0:y1, x0:x1]).mean() > 10
         r = face_region(face, orig.shape)
         changed[r.slices] |= r.alpha > 0
-    # PNG is lossless: every pixel outside the face regions is bit-identical (2 px margin: rounded boxes)
-    far = ~np.pad(changed, 2)[:-4, :-4] & ~np.pad(changed, 2)[4:, 4:]
+    far = ~np.pad(changed, 2)[:-4, :-4] & ~np.pad(changed, 2)[4:, 4:]  # 2 px margin: boxes are rounded in reports
     assert (anon[far] == orig[far]).all()
 
 
@@ -149,14 +152,4 @@ def test_default_method_is_gan_changes_faces_and_keeps_background(tmp_path):
     rec = json.loads(report.read_text())
     assert rec["method"] == "gan" and len(rec["faces"]) == 2
     out = np.asarray(Image.open(tmp_path / "o" / "g.png").convert("RGB"))
-    from deepanon.types import Face
-
-    changed = np.zeros(img.shape[:2], bool)
-    for f in rec["faces"]:
-        face = Face(tuple(f["box"]), f["score"])
-        x0, y0, x1, y1 = (int(v) for v in face.box)
-        assert np.abs(out[y0:y1, x0:x1].astype(int) - img[y0:y1, x0:x1]).mean() > 10
-        r = face_region(face, img.shape)
-        changed[r.slices] |= r.alpha > 0
-    far = ~np.pad(changed, 2)[:-4, :-4] & ~np.pad(changed, 2)[4:, 4:]
-    assert (out[far] == img[far]).all()
+    assert_faces_changed_background_kept(img, out, rec["faces"])

@@ -22,7 +22,7 @@ from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.batch import Outcome, run_job
 from deepanon.media.atomic import TMP_MARKER
 from deepanon.media.errors import os_reason
-from deepanon.media.inputs import MEDIA_EXTENSIONS, Job, UsageError
+from deepanon.media.inputs import MEDIA_EXTENSIONS, Job, UsageError, drop_collisions
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")  # two letters at least: C:\ is a Windows path, not a URL
 
@@ -97,19 +97,7 @@ def plan_urls(inputs: list[str], output: str) -> UrlPlan:
                 plan.tasks.append(Task(inp, _join(output, name), name))
         else:
             plan.errors.append((inp, "no such file or folder"))
-    targets: dict[str, Task] = {}
-    kept: list[Task] = []
-    sources = {_norm(t.src) for t in plan.tasks}
-    for task in plan.tasks:
-        dst = _norm(task.dst)
-        if dst in sources:
-            raise UsageError(f"output {task.dst} would overwrite an input")
-        if dst in targets:
-            plan.errors.append((task.src, f"its output {task.dst} is also the output of {targets[dst].src}; skipped"))
-            continue
-        targets[dst] = task
-        kept.append(task)
-    plan.tasks = kept
+    plan.tasks = drop_collisions(plan.tasks, _norm, plan.errors)
     return plan
 
 

@@ -7,13 +7,16 @@ goes to OUTPUT/<name>, or to OUTPUT itself when it is the only input and OUTPUT 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from deepanon.media.images import IMAGE_EXTENSIONS
 from deepanon.media.video import VIDEO_EXTENSIONS
 
 MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
+J = TypeVar("J")
 
 
 class UsageError(Exception):
@@ -95,17 +98,23 @@ def plan_jobs(inputs: list[Path], output: Path) -> Plan:
             plan.jobs.append(Job(inp, output, output.name))
         else:
             plan.jobs.append(Job(inp, output / inp.name, inp.name))
-    targets: dict[Path, Job] = {}
-    kept: list[Job] = []
-    sources = {job.src.resolve() for job in plan.jobs}
-    for job in plan.jobs:
-        dst = job.dst.resolve()
+    plan.jobs = drop_collisions(plan.jobs, lambda p: p.resolve(), plan.errors)
+    return plan
+
+
+def drop_collisions(jobs: list[J], norm: Callable[[Any], Hashable], errors: list) -> list[J]:
+    """Jobs (with .src and .dst) whose outputs are distinct and overwrite no input; a second job writing the same
+    output is reported in `errors` and left out. `norm` makes paths (or URLs) comparable."""
+    targets: dict[Hashable, J] = {}
+    kept: list[J] = []
+    sources = {norm(job.src) for job in jobs}
+    for job in jobs:
+        dst = norm(job.dst)
         if dst in sources:
             raise UsageError(f"output {job.dst} would overwrite an input")
         if dst in targets:
-            plan.errors.append((job.src, f"its output {job.dst} is also the output of {targets[dst].src}; skipped"))
+            errors.append((job.src, f"its output {job.dst} is also the output of {targets[dst].src}; skipped"))
             continue
         targets[dst] = job
         kept.append(job)
-    plan.jobs = kept
-    return plan
+    return kept
