@@ -31,6 +31,8 @@ from deepanon.types import Face
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 # Bump when align.crop changes what the crops look like: chunks made before are then redone.
 CROP_BORDER = "constant-0, mask inside image"
+# Bump when the detector whose boxes define the training masks changes.
+DETECTION = "run-time FaceDetector (mtcnn+centerface union)"
 ARRAYS = ("images", "masks", "landmarks", "matrices", "ellipses", "sizes", "is_val")
 
 
@@ -97,7 +99,7 @@ def _process_chunk(files: list[tuple[Path, str]], detector, cfg: PrepareConfig) 
     for i, im in enumerate(imgs):
         if im is not None:
             by_shape.setdefault(im.shape, []).append(i)
-    for idx in by_shape.values():  # same-size images go through MTCNN as one batch
+    for idx in by_shape.values():  # same-size images are detected as one batch
         for s in range(0, len(idx), cfg.detect_batch):
             part = idx[s : s + cfg.detect_batch]
             for i, faces in zip(part, detector.detect_batch([imgs[i] for i in part]), strict=True):
@@ -190,16 +192,16 @@ def prepare_dataset(
         raise ValueError(f"no images found under {', '.join(map(str, sources))}")
     # Chunks are only reusable by the same plan: same files, same settings.
     plan = hashlib.sha1(
-        json.dumps([[n for _, n in files], resolution, val_fraction, min_face, chunk, CROP_BORDER]).encode()
+        json.dumps(
+            [[n for _, n in files], resolution, val_fraction, min_face, chunk, CROP_BORDER, DETECTION]
+        ).encode()
     )
     chunk_dir = out / "chunks" / plan.hexdigest()[:12]
     chunk_dir.mkdir(parents=True, exist_ok=True)
     n_chunks = (len(files) + chunk - 1) // chunk
-    # Search a little below min_face (at most 40 px) so that small faces are counted as too small, not as missing.
-    # MTCNN alone: its boxes and landmarks define the training geometry (the mask the GAN learns to fill)
-    detector = FaceDetector(
-        DetectorConfig(detectors=("mtcnn",), min_face=max(12, min(int(min_face * 0.8), 40)), device=device)
-    )
+    # The run-time detector (MTCNN + CenterFace, union boxes), so the GAN learns to fill exactly the masks it
+    # will be given. Search a little below min_face (at most 40 px) so small faces count as too small, not missing.
+    detector = FaceDetector(DetectorConfig(min_face=max(12, min(int(min_face * 0.8), 40)), device=device))
     t0 = time.time()
     with Progress(
         TextColumn("prepare"),
