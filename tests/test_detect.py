@@ -22,6 +22,16 @@ def test_tile_grid_covers_every_pixel_with_overlap():
     assert tile_grid(500, 600, 1024, 160) == [(0, 0, 500, 600)]
 
 
+def test_merge_joins_two_detectors_views_of_one_face_but_not_neighbours():
+    mtcnn = Face((10, 10, 50, 60), 0.9)
+    centerface = Face((24, 2, 70, 58), 0.7)  # the same head, framed wider and shifted: IoU 0.375, 62 % inside
+    neighbour = Face((72, 10, 112, 60), 0.8)  # the next person, touching
+    kept = merge_faces([mtcnn, centerface, neighbour])
+    assert len(kept) == 2 and neighbour in kept
+    one = next(f for f in kept if f is not neighbour)
+    assert one.score == 0.9 and one.box == (10.0, 2.0, 70.0, 60.0)  # one face, covering both views
+
+
 def test_merge_keeps_best_of_duplicates_and_distinct_faces():
     a = Face((0, 0, 100, 100), 0.9)
     a_dup = Face((5, 5, 102, 98), 0.95)

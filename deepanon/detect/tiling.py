@@ -45,7 +45,14 @@ def intersection_over_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-9)
 
 
-def merge_faces(faces: list[Face], iou: float = 0.4, containment: float = 0.8) -> list[Face]:
+# Two boxes this close are one face seen by two detectors (MTCNN frames eyebrows-to-chin, CenterFace the whole
+# head, shifted): kept apart, both would be painted, one half over the other (a doubled face). Merging errs safe:
+# the kept box grows to the union, so whatever either box covered stays covered.
+MERGE_IOU = 0.3
+MERGE_CONTAINMENT = 0.6
+
+
+def merge_faces(faces: list[Face], iou: float = MERGE_IOU, containment: float = MERGE_CONTAINMENT) -> list[Face]:
     """Greedy NMS by score. A box mostly inside a kept one is dropped too (it is the same face seen cut by a tile
     border); boxes that merely touch are both kept, since anonymizing more is safe. A kept face's box grows to
     cover the boxes it suppressed (detectors frame faces differently: the union hides the whole face); its

@@ -192,9 +192,7 @@ def prepare_dataset(
         raise ValueError(f"no images found under {', '.join(map(str, sources))}")
     # Chunks are only reusable by the same plan: same files, same settings.
     plan = hashlib.sha1(
-        json.dumps(
-            [[n for _, n in files], resolution, val_fraction, min_face, chunk, CROP_BORDER, DETECTION]
-        ).encode()
+        json.dumps([[n for _, n in files], resolution, val_fraction, min_face, chunk, CROP_BORDER, DETECTION]).encode()
     )
     chunk_dir = out / "chunks" / plan.hexdigest()[:12]
     chunk_dir.mkdir(parents=True, exist_ok=True)
