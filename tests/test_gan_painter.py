@@ -47,7 +47,9 @@ def changed_outside(before: np.ndarray, after: np.ndarray, faces: list[Face]) ->
 def test_outside_pixels_bit_identical_and_faces_changed(painter: GanPainter, frame: np.ndarray) -> None:
     faces = [face_at(60, 70, 50), face_at(170, 80, 40), face_at(220, 150, 12)]  # the last one is too small
     assert max(faces[2].width, faces[2].height) < MIN_GAN_FACE
+    spent = painter.generate_seconds
     out = painter.paint([frame], [faces], [[1, 2, 3]])[0]
+    assert painter.generate_seconds > spent  # the network's time is counted (evaluate's stage timing)
     assert out.shape == frame.shape and out.dtype == np.uint8
     assert changed_outside(frame, out, faces) == 0
     for f in faces:

@@ -6,6 +6,7 @@ returned bit-identical. Faces too small for the generator, or without landmarks,
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,6 +72,7 @@ class GanPainter:
         self.colour_match = colour_match
         self.mask_scale = mask_scale
         self.feather = feather
+        self.generate_seconds = 0.0  # total time in the network (evaluate splits generation from blending with it)
 
     def paint_one(self, rgb: np.ndarray, faces: Sequence[Face], seeds: Sequence[int] | None = None) -> np.ndarray:
         return self.paint([rgb], [list(faces)], None if seeds is None else [list(seeds)])[0]
@@ -109,7 +111,9 @@ class GanPainter:
             )
             lms = np.stack([landmark_maps(transform_points(M, f.landmarks), R) for _, f, _, M in part])
             z = torch.stack([z_for_seed(seed, self.z_dim) for _, _, seed, _ in part])
-            painted = self._generate(crops, masks, lms, z)
+            t0 = time.perf_counter()
+            painted = self._generate(crops, masks, lms, z)  # ends with .cpu(): on CUDA the time includes the work
+            self.generate_seconds += time.perf_counter() - t0
             for (i, _, _, M), region, p, c, m in zip(
                 part, regions[s : s + self.batch], painted, crops, masks, strict=True
             ):

@@ -74,11 +74,11 @@ class Anonymizer:
             config = AnonymizerConfig(method, mask_scale, feather, seed, det, weights)
         self.config = config
         self.detector = FaceDetector(config.detector)
-        self._painter = None
+        self.painter = None
         if config.method == "gan":
             from deepanon.anonymize.gan import GanPainter  # torch model: only loaded when used
 
-            self._painter = GanPainter(
+            self.painter = GanPainter(
                 config.weights, device=str(self.detector.device), mask_scale=config.mask_scale, feather=config.feather
             )
 
@@ -94,8 +94,8 @@ class Anonymizer:
     ) -> list[np.ndarray]:
         """Anonymize the given faces (one list per frame); `seeds` give each face's new identity (GAN only)."""
         c = self.config
-        if self._painter is not None:
-            return self._painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds])
+        if self.painter is not None:
+            return self.painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds])
         return [apply_filter(fr, fs, c.method, c.mask_scale, c.feather) for fr, fs in zip(frames, faces)]
 
     def face_seeds(self, key: str, faces: Sequence[Face]) -> list[int]:

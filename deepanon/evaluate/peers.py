@@ -6,7 +6,6 @@ Each peer splits its work into `detect` and `replace` so the evaluation can time
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,18 +46,6 @@ class DeepanonPeer:
         self.anon = Anonymizer(method, device, seed=seed)
         self.tracker = None
         self.generate_seconds = 0.0
-        painter = self.anon._painter
-        if painter is not None:  # time the network apart from alignment, warping and blending
-            generate = painter._generate
-
-            def timed_generate(*args, **kwargs):
-                t0 = time.perf_counter()
-                try:
-                    return generate(*args, **kwargs)
-                finally:
-                    self.generate_seconds += time.perf_counter() - t0
-
-            painter._generate = timed_generate
 
     def start_video(self) -> None:
         from deepanon.track import Tracker
@@ -75,8 +62,11 @@ class DeepanonPeer:
         self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
     ) -> list[np.ndarray]:
         seeds = [self.anon.face_seeds(k, fs) for k, fs in zip(keys, faces)]
-        self.generate_seconds = 0.0
-        return self.anon.replace_faces(frames, faces, seeds)
+        painter = self.anon.painter
+        before = painter.generate_seconds if painter is not None else 0.0
+        out = self.anon.replace_faces(frames, faces, seeds)
+        self.generate_seconds = painter.generate_seconds - before if painter is not None else 0.0
+        return out
 
 
 class DefacePeer:
