@@ -68,6 +68,15 @@ def test_seed_defines_identity(painter: GanPainter, frame: np.ndarray) -> None:
     assert not np.array_equal(a, c)
 
 
+def test_truncation_pulls_identities_to_the_average(frame: np.ndarray) -> None:
+    G = Generator(TINY)
+    f = [face_at(100, 80, 60)]
+    average = GanPainter(generator=G, device="cpu", truncation=0.0)  # psi 0: every seed gets the average face
+    assert np.array_equal(average.paint_one(frame, f, [7]), average.paint_one(frame, f, [8]))
+    full = GanPainter(generator=G, device="cpu", truncation=1.0)
+    assert full.w_avg is None and not np.array_equal(full.paint_one(frame, f, [7]), full.paint_one(frame, f, [8]))
+
+
 def test_batch_of_frames_matches_one_by_one(painter: GanPainter, frame: np.ndarray) -> None:
     frames = [frame, frame[::-1].copy()]
     faces = [[face_at(60, 70, 50)], [face_at(150, 90, 45), face_at(60, 60, 30)]]

@@ -22,6 +22,10 @@ from deepanon.types import Face
 # Below this box size (longest side, px) the generator's crop would be mostly upsampled noise and a painted face
 # is not worth its cost: such faces are pixelated (never left as they were).
 MIN_GAN_FACE = 24
+# Truncation trick (StyleGAN): each new face's w is pulled this far towards the average w. Measured on 100 held-out
+# photos (benchmarks/gan_refind.py): MTCNN re-finds 90 % of faces at psi 1.0, 96 % at 0.7, 98 % at 0.5; 0.7 keeps
+# most of the variety between identities.
+TRUNCATION_PSI = 0.7
 # Limit on the standard-deviation correction of the colour match: it fixes casts, it must not flatten a face.
 STD_RATIO_RANGE = (0.8, 1.25)
 
@@ -57,6 +61,7 @@ class GanPainter:
         mask_scale: float = DEFAULT_MASK_SCALE,
         feather: float = DEFAULT_FEATHER,
         generator: torch.nn.Module | None = None,
+        truncation: float = TRUNCATION_PSI,
     ) -> None:
         from deepanon.gan.weights import load_generator
 
@@ -66,6 +71,8 @@ class GanPainter:
         self.half = (self.device.type == "cuda") if half is None else half
         if self.half:
             self.G = self.G.half()
+        self.truncation = truncation
+        self.w_avg = self.G.mean_w() if truncation != 1.0 else None
         self.resolution = int(self.G.cfg.resolution)
         self.z_dim = int(self.G.cfg.z_dim)
         self.batch = batch
@@ -134,5 +141,5 @@ class GanPainter:
         x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).to(dt) / 127.5 - 1.0
         m = torch.from_numpy(masks).to(self.device, dt)[:, None]
         lm = torch.from_numpy(lms).to(self.device, dt)
-        y = self.G(x, m, lm, z.to(self.device, dt), raw=True)
+        y = self.G(x, m, lm, z.to(self.device, dt), raw=True, w_avg=self.w_avg, psi=self.truncation)
         return ((y.float().clamp(-1, 1) + 1.0) * 127.5).permute(0, 2, 3, 1).cpu().numpy()

@@ -138,9 +138,14 @@ class Generator(nn.Module):
         landmarks: torch.Tensor,
         z: torch.Tensor,
         raw: bool = False,
+        w_avg: torch.Tensor | None = None,
+        psi: float = 1.0,
     ) -> torch.Tensor:
-        """raw=False: composited output (what D and the user see); raw=True: the generator's whole crop."""
+        """raw=False: composited output (what D and the user see); raw=True: the generator's whole crop.
+        psi < 1 with w_avg (mean_w()): the truncation trick, w pulled towards the average (cleaner, less varied)."""
         w = self.mapping(z)
+        if w_avg is not None and psi != 1.0:
+            w = w_avg.to(w.dtype).lerp(w, psi)
         x_in = torch.cat([image * (1.0 - hidden_mask(mask)), mask, landmarks], dim=1)
         x = self.from_input(x_in)
         skips: dict[int, torch.Tensor] = {}
@@ -158,6 +163,13 @@ class Generator(nn.Module):
             x = c1(c0(torch.cat([x, skips[r]], dim=1), w), w)
         painted = self.to_rgb(x)
         return painted if raw else composite(image, painted.to(image.dtype), mask)
+
+    @torch.no_grad()
+    def mean_w(self, n: int = 4096) -> torch.Tensor:
+        """The average w over n fixed latents: where the truncation trick pulls to. Deterministic for given weights."""
+        p = next(self.parameters())
+        z = torch.randn(n, self.cfg.z_dim, generator=torch.Generator().manual_seed(0))
+        return self.mapping(z.to(p.device, p.dtype)).mean(0)
 
 
 class MinibatchStd(nn.Module):
