@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -159,3 +161,26 @@ def test_failure_inside_process_leaves_no_output(tmp_path: Path) -> None:
 
 def test_extensions() -> None:
     assert is_video_path("a/B.MP4") and is_video_path("x.webm") and not is_video_path("x.jpg")
+
+
+def test_memory_stays_flat_on_long_videos(tmp_path: Path) -> None:
+    """Frames stream through: the peak memory of a transcode does not grow with the video's length. Each run is
+    its own process (peak RSS cannot be reset); holding every frame of the longer clip would add ~280 MB."""
+    code = (
+        "import resource, sys\n"
+        "from deepanon.media.video import transcode_video\n"
+        "transcode_video(sys.argv[1], sys.argv[2], lambda fr: fr, preset='ultrafast', batch_size=8)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"  # KiB on Linux
+    )
+    scene = _scene(640, 480)
+
+    def peak_kib(n: int) -> int:
+        src = make_test_video(tmp_path / f"long{n}.mp4", lambda i: scene(i % 50), n_frames=n)
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(src), str(tmp_path / f"out{n}.mp4")], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return int(out.stdout.split()[-1])
+
+    short, long = peak_kib(50), peak_kib(350)
+    assert long - short < 60_000, (short, long)  # 300 more frames of 0.9 MB would be 276 MB
