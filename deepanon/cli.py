@@ -134,7 +134,8 @@ def anonymize(
     keep_metadata: bool = typer.Option(
         False,
         "--keep-metadata",
-        help="Keep EXIF/XMP/comments (GPS is always removed). By default all is stripped but the colour profile.",
+        help="Keep EXIF/XMP/comments and video container tags (GPS and location are always removed). By default "
+        "all is stripped but the colour profile.",
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Redo outputs that exist already (default: skip them, so a stopped run resumes)."

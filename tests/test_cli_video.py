@@ -136,3 +136,32 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert list(out.iterdir()) == []
+
+
+def test_video_location_is_never_kept(tmp_path):
+    """A phone clip's container tags: location always dropped, the rest only with --keep-metadata."""
+    src = tmp_path / "in" / "trip.mp4"
+    src.parent.mkdir()
+    with av.open(str(src), "w") as out:
+        out.metadata.update({"location": "+28.5231-080.6508/", "title": "our trip", "comment": "day 2"})
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 64, 64, "yuv420p"
+        for i in range(3):
+            f = av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), "rgb24")
+            f.pts = i
+            out.mux(vs.encode(f))
+        out.mux(vs.encode(None))
+    with av.open(str(src)) as c:
+        assert c.metadata["location"] and c.metadata["title"] == "our trip"  # the input really carries them
+
+    def tags(*flags: str) -> dict[str, str]:
+        out = tmp_path / ("keep" if flags else "default")
+        res = CliRunner().invoke(app, ["anonymize", str(src), "-o", str(out), "-m", "blur", "-q", *flags])
+        assert res.exit_code == 0, res.output
+        with av.open(str(out / "trip.mp4")) as c:
+            return dict(c.metadata)
+
+    default, kept = tags(), tags("--keep-metadata")
+    assert not any("location" in k or "title" in k or "comment" in k for k in default), default
+    assert kept["title"] == "our trip" and kept["comment"] == "day 2"
+    assert not any("location" in k for k in kept), kept

@@ -17,7 +17,7 @@ from deepanon.types import Face
 
 @dataclass(frozen=True)
 class FileOptions:
-    keep_metadata: bool = False  # keep EXIF/XMP (never GPS)
+    keep_metadata: bool = False  # keep EXIF/XMP, video container tags (never GPS or location)
     max_pixels: int = 100_000_000  # refuse larger images (decompression bombs)
     crf: int = 18  # video quality: lower is better, 18 is visually lossless for H.264
     batch_size: int = 8  # video frames per detection/generation batch
@@ -61,7 +61,9 @@ def anonymize_video_file(
             on_frames(len(frames), n_faces)
         return out
 
-    info = transcode_video(src, dst, process, batch_size=opts.batch_size, crf=opts.crf)
+    info = transcode_video(
+        src, dst, process, batch_size=opts.batch_size, crf=opts.crf, keep_metadata=opts.keep_metadata
+    )
     result.warnings.extend(getattr(info, "warnings", []) or [])
     return result
 

@@ -13,6 +13,8 @@ Decisions:
   count survive.
 - Audio streams are all kept: packets are copied when the output container accepts the codec, else re-encoded
   (AAC, or Opus in WebM). Subtitle/data streams are not carried over.
+- Metadata: container tags are dropped by default (a phone's clip carries its location); keep_metadata copies
+  them except anything locating the recording (location/GPS/ISO6709 keys) and the muxer's own.
 - A damaged input: undecodable packets are skipped and a demux error ends the read; what decoded is written and
   closed cleanly, and the returned VideoInfo lists what happened in `warnings`. Zero decodable frames -> MediaError.
 """
@@ -177,6 +179,21 @@ def _output_format(dst: Path, input_format: str) -> str:
     return {"mov": "mov", "matroska": "matroska"}.get(family, family)
 
 
+# Container tags the muxer writes itself, and tag names that locate the recording (mp4 "location" is ©xyz;
+# Apple's com.apple.quicktime.location.ISO6709; some cameras write GPS tags): never copied.
+_MUXER_TAGS = {"major_brand", "minor_version", "compatible_brands", "encoder"}
+_LOCATION_HINTS = ("location", "gps", "iso6709", "xyz", "coordinates", "latitude", "longitude")
+
+
+def kept_metadata(tags: dict[str, str]) -> dict[str, str]:
+    """The container tags keep_metadata carries over: all but location and the muxer's own."""
+    return {
+        k: v
+        for k, v in tags.items()
+        if k.lower() not in _MUXER_TAGS and not any(h in k.lower() for h in _LOCATION_HINTS)
+    }
+
+
 def _add_video_stream(out: av.container.OutputContainer, fmt: str, vin, info: VideoInfo, crf: int, preset: str):
     rate = info.fps if info.fps else Fraction(30)
     if fmt == "webm":
@@ -255,11 +272,13 @@ def transcode_video(
     crf: int = 18,
     preset: str = "medium",
     on_frames: Callable[[int], None] | None = None,
+    keep_metadata: bool = False,
 ) -> VideoInfo:
     """Re-encode `src` into `dst` (atomically) with every frame passed through `process`, in batches.
 
     process gets a list of upright HxWx3 uint8 RGB frames and returns frames of the same shapes. Returns the
-    input's VideoInfo with frame_count = frames written and `warnings` for damaged input.
+    input's VideoInfo with frame_count = frames written and `warnings` for damaged input. Container tags are
+    dropped unless keep_metadata (then all but location ones are kept).
     """
     src, dst = Path(src), Path(dst)
     info = probe_video(src)  # the rotation comes from the first frame; it must be set before encoding starts
@@ -273,6 +292,8 @@ def transcode_video(
         except (av.error.FFmpegError, OSError, ValueError) as e:
             raise MediaError(f"cannot create output ({_ffmpeg_reason(e)})") from None
         try:
+            if keep_metadata:
+                out.metadata.update(kept_metadata(dict(inp.metadata)))
             vout = _add_video_stream(out, fmt, vin, info, crf, preset)
             routes = {a.index: _add_audio_stream(out, fmt, a) for a in inp.streams.audio}
             rebase = fmt == "avi"
