@@ -20,7 +20,7 @@ from results import markdown_table, write_section
 from deepanon.detect import DetectorConfig, FaceDetector
 from deepanon.detect.tiling import merge_faces
 from deepanon.evaluate.matching import matched_gt
-from deepanon.evaluate.wider import HEIGHT_CLASSES, height_class, read_wider
+from deepanon.evaluate.wider import HEIGHT_CLASSES, WiderImage, height_class, read_wider
 from deepanon.types import Face
 
 MTCNN_THRESHOLDS = (0.6, 0.7, 0.8, 0.9)
@@ -35,7 +35,7 @@ def run_backend(cfg: DetectorConfig, pixels: list[np.ndarray]) -> tuple[list[lis
     return found, time.perf_counter() - t0
 
 
-def score_row(images, found: list[list[Face]]) -> list[str]:
+def score_row(images: list[WiderImage], found: list[list[Face]]) -> list[str]:
     hits: dict[str, list[bool]] = {label: [] for label, _, _ in HEIGHT_CLASSES}
     false_alarms = 0
     for im, faces in zip(images, found):

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 
 from PIL import Image
 
@@ -80,7 +81,7 @@ def bench_single(src: Path, out: Path, method: str, threads: int) -> tuple[float
     return (*rates(t0, rep, len(plan.jobs), 1), torch.get_num_threads())
 
 
-def bench_ray(ray, src: Path, out: Path, method: str, workers: int) -> tuple[float, float, str]:
+def bench_ray(ray: ModuleType, src: Path, out: Path, method: str, workers: int) -> tuple[float, float, str]:
     from deepanon.distributed.ray import RayOptions, _plan, _pool, _stream
 
     tasks, shown, _, _ = _plan([str(src)], str(out))

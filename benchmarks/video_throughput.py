@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -40,7 +41,7 @@ def pan_clip(path: Path, width: int, height: int, frames: int) -> Path:
     return make_test_video(path, frame, n_frames=frames, fps=25, audio=1)
 
 
-def timed(fn, *args, **kwargs) -> float:
+def timed(fn: Callable[..., object], *args: object, **kwargs: object) -> float:
     t0 = time.perf_counter()
     fn(*args, **kwargs)
     return time.perf_counter() - t0

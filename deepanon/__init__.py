@@ -6,7 +6,7 @@ __all__ = ["Anonymizer", "Face"]
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):  # lazy: `import deepanon` stays light, torch loads on first use
+def __getattr__(name: str) -> type:  # lazy: `import deepanon` stays light, torch loads on first use
     if name == "Anonymizer":
         from deepanon.anonymize.pipeline import Anonymizer
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.detect import DetectorConfig
+
+if TYPE_CHECKING:
+    from deepanon.batch import Summary
 
 app = typer.Typer(
     add_completion=False,
@@ -237,7 +241,7 @@ def anonymize(
     raise typer.Exit(summary.exit_code)
 
 
-def _summary_line(summary, ignored: int, method: str, where: str) -> str:  # summary: deepanon.batch.Summary
+def _summary_line(summary: Summary, ignored: int, method: str, where: str) -> str:
     ignored_note = f", {ignored} non-media files ignored" if ignored else ""
     video = f" (video: counted per frame, {summary.frames} frames)" if summary.frames else ""
     return (

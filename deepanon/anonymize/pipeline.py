@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +15,9 @@ from deepanon.anonymize.seeds import derive_seed
 from deepanon.detect import DetectorConfig, FaceDetector
 from deepanon.track import Tracker
 from deepanon.types import Face
+
+if TYPE_CHECKING:  # files.py imports this module
+    from deepanon.anonymize.files import FileResult
 
 METHODS = ("gan", *FILTERS)
 DETECTOR_SETS = {"both": ("mtcnn", "centerface"), "mtcnn": ("mtcnn",), "centerface": ("centerface",)}
@@ -127,7 +131,7 @@ class Anonymizer:
         out, faces = self.anonymize_frames([np.ascontiguousarray(rgb)], [key])
         return out[0], faces[0]
 
-    def anonymize_path(self, src: Path, dst: Path, *, keep_metadata: bool = False):  # -> FileResult
+    def anonymize_path(self, src: Path, dst: Path, *, keep_metadata: bool = False) -> FileResult:
         """Anonymize one image or video file into dst (atomic). Raises MediaError for bad input."""
         from deepanon.anonymize.files import FileOptions, anonymize_file
 

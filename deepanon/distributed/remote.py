@@ -16,6 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepanon.anonymize.files import FileOptions
 from deepanon.anonymize.pipeline import Anonymizer
@@ -24,6 +25,9 @@ from deepanon.media.atomic import TMP_MARKER
 from deepanon.media.errors import os_reason
 from deepanon.media.inputs import MEDIA_EXTENSIONS, Job, UsageError, drop_collisions
 
+if TYPE_CHECKING:  # fsspec comes with the ray extra
+    from fsspec import AbstractFileSystem
+
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")  # two letters at least: C:\ is a Windows path, not a URL
 
 
@@ -31,7 +35,7 @@ def is_url(path: str) -> bool:
     return bool(_URL.match(path))
 
 
-def _fs(url: str):  # -> (fsspec.AbstractFileSystem, path within it)
+def _fs(url: str) -> tuple[AbstractFileSystem, str]:  # (filesystem, path within it)
     import fsspec
 
     try:
@@ -107,7 +111,7 @@ def _transfer_reason(what: str, exc: BaseException) -> str:
     return f"{what} failed ({type(exc).__name__}: {exc})"
 
 
-def _upload(local: Path, fs, path: str) -> None:
+def _upload(local: Path, fs: AbstractFileSystem, path: str) -> None:
     """Upload under a hidden temporary name, check its size, then move it onto `path` (a rename where the
     filesystem has one; on object stores a server-side copy, which is itself all-or-nothing)."""
     parent, name = posixpath.split(path)

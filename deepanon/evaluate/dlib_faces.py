@@ -9,8 +9,12 @@ import importlib.util
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # dlib comes with the eval extra
+    import dlib
 
 MODEL_PACKAGE = "face_recognition_models"
 
@@ -22,7 +26,7 @@ def model_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
-def _rect(box: Sequence[float]):
+def _rect(box: Sequence[float]) -> dlib.rectangle:
     import dlib
 
     x0, y0, x1, y1 = (int(round(float(v))) for v in box[:4])
@@ -38,30 +42,30 @@ class DlibFaces:
         self.dir = model_dir()
 
     @cached_property
-    def _sp5(self):
+    def _sp5(self) -> dlib.shape_predictor:
         import dlib
 
         return dlib.shape_predictor(str(self.dir / "shape_predictor_5_face_landmarks.dat"))
 
     @cached_property
-    def _sp68(self):
+    def _sp68(self) -> dlib.shape_predictor:
         import dlib
 
         return dlib.shape_predictor(str(self.dir / "shape_predictor_68_face_landmarks.dat"))
 
     @cached_property
-    def _rec(self):
+    def _rec(self) -> dlib.face_recognition_model_v1:
         import dlib
 
         return dlib.face_recognition_model_v1(str(self.dir / "dlib_face_recognition_resnet_model_v1.dat"))
 
     @cached_property
-    def _hog(self):
+    def _hog(self) -> dlib.fhog_object_detector:
         import dlib
 
         return dlib.get_frontal_face_detector()
 
-    def shape5(self, rgb: np.ndarray, box: Sequence[float]):
+    def shape5(self, rgb: np.ndarray, box: Sequence[float]) -> dlib.full_object_detection:
         """dlib full_object_detection (5 points) for the face in `box`: the alignment the descriptor expects."""
         return self._sp5(rgb, _rect(box))
 
@@ -69,7 +73,7 @@ class DlibFaces:
         shape = self._sp68(rgb, _rect(box))
         return np.array([(p.x, p.y) for p in shape.parts()], np.float64)
 
-    def descriptor(self, rgb: np.ndarray, shape) -> np.ndarray:
+    def descriptor(self, rgb: np.ndarray, shape: dlib.full_object_detection) -> np.ndarray:
         """128-d descriptor of the face aligned by `shape` (which may come from another image of the same size:
         descriptor(anonymized, shape5(original, box)) looks exactly where the original face was)."""
         return np.array(self._rec.compute_face_descriptor(np.ascontiguousarray(rgb), shape), np.float64)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +58,7 @@ class MethodResult:
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
 
 
-def _boxes(faces) -> np.ndarray:
+def _boxes(faces: Sequence[Face]) -> np.ndarray:
     return np.array([f.box for f in faces], np.float32).reshape(-1, 4)
 
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from deepanon.gan.config import NetConfig, TrainConfig
+
+if TYPE_CHECKING:  # torch loads when a command runs, not when the CLI starts
+    from deepanon.gan.networks import Generator
 
 
 def prepare_command(
@@ -115,7 +119,7 @@ def _saved_config(out: Path, resume: bool, resume_from: Path | None) -> TrainCon
     return TrainConfig.from_dict(json.loads(torch.load(resume_from, map_location="cpu", weights_only=True)["config"]))
 
 
-def _export(G_ema, cfg: TrainConfig, cur_nimg: int, step: int, path: Path | None) -> None:
+def _export(G_ema: Generator, cfg: TrainConfig, cur_nimg: int, step: int, path: Path | None) -> None:
     from deepanon.gan.weights import GENERATOR_PATH, export_generator
 
     data_meta = json.loads((Path(cfg.data) / "dataset.json").read_text())

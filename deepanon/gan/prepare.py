@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -27,6 +28,9 @@ import numpy as np
 from deepanon.anonymize.align import alignment_matrix, face_crop_mask, transform_points
 from deepanon.anonymize.masks import DEFAULT_MASK_SCALE, face_ellipse
 from deepanon.types import Face
+
+if TYPE_CHECKING:  # the detector (torch) loads when prepare runs
+    from deepanon.detect import FaceDetector
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 # Bump when align.crop changes what the crops look like: chunks made before are then redone.
@@ -89,7 +93,7 @@ def _read_rgb(path: Path) -> np.ndarray | None:
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def _process_chunk(files: list[tuple[Path, str]], detector, cfg: PrepareConfig) -> dict[str, np.ndarray]:
+def _process_chunk(files: list[tuple[Path, str]], detector: FaceDetector, cfg: PrepareConfig) -> dict[str, np.ndarray]:
     from deepanon.anonymize.align import crop
 
     R = cfg.resolution

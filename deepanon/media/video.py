@@ -194,7 +194,9 @@ def kept_metadata(tags: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _add_video_stream(out: av.container.OutputContainer, fmt: str, vin, info: VideoInfo, crf: int, preset: str):
+def _add_video_stream(
+    out: av.container.OutputContainer, fmt: str, vin: av.VideoStream, info: VideoInfo, crf: int, preset: str
+) -> av.VideoStream:
     rate = info.fps if info.fps else Fraction(30)
     if fmt == "webm":
         # libvpx-vp9 constant quality: crf with bit rate 0; "cpu-used" trades speed like x264's preset.
@@ -232,7 +234,7 @@ class _AudioRoute:
     resampler: av.AudioResampler | None = None
 
 
-def _add_audio_stream(out: av.container.OutputContainer, fmt: str, ain) -> _AudioRoute:
+def _add_audio_stream(out: av.container.OutputContainer, fmt: str, ain: av.AudioStream) -> _AudioRoute:
     if ain.codec_context.name in _COPYABLE_AUDIO.get(fmt, set()):
         with contextlib.suppress(ValueError, av.error.FFmpegError):
             stream = out.add_stream_from_template(ain)
@@ -338,7 +340,16 @@ def _ffmpeg_errors() -> Iterator[list[str]]:
 
 
 def _pump(
-    inp, out, vin, vout, routes: dict, process: Process, k: int, batch_size: int, on_frames, rebase: bool
+    inp: av.container.InputContainer,
+    out: av.container.OutputContainer,
+    vin: av.VideoStream,
+    vout: av.VideoStream,
+    routes: dict[int, _AudioRoute],
+    process: Process,
+    k: int,
+    batch_size: int,
+    on_frames: Callable[[int], None] | None,
+    rebase: bool,
 ) -> tuple[int, float, list[str]]:
     """The streaming loop: demux, decode, batch, process, encode, mux.
 
