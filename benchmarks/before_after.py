@@ -57,8 +57,9 @@ def main() -> None:
         h = TILE
         tiles = [cv2.resize(t, (round(t.shape[1] * h / t.shape[0]), h), interpolation=cv2.INTER_AREA) for t in tiles]
         rows.append(np.concatenate([label(t, n) for t, n in zip(tiles, ("original", *METHODS), strict=True)], 1))
-    width = max(r.shape[1] for r in rows)
-    sheet = np.concatenate([np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
+    width = min(r.shape[1] for r in rows)  # rows of one width: the wider ones are scaled down to it
+    rows = [cv2.resize(r, (width, round(r.shape[0] * width / r.shape[1])), interpolation=cv2.INTER_AREA) for r in rows]
+    sheet = np.concatenate([np.pad(r, ((0, 4), (0, 0), (0, 0)), constant_values=255) for r in rows])
     cv2.imwrite(str(a.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     print(f"wrote {a.out} ({sheet.shape[1]}x{sheet.shape[0]})")
 
