@@ -42,6 +42,19 @@ def test_prepare_counts_and_arrays(sources: Path, tmp_path: Path) -> None:
     # Resume: finished chunks are reused, the result is the same.
     again = prepare_dataset([sources], out, resolution=32, val_fraction=0.5, chunk=2, threads=1, progress=False)
     assert again["found"] == 2 and np.array_equal(np.load(out / "images.npy"), imgs)
+    assert len(list((out / "chunks").iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_changed_detection_rule_redoes_the_chunks(sources: Path, tmp_path: Path, monkeypatch) -> None:
+    """The boxes define the training masks: chunks made under another merge rule must not be reused."""
+    import deepanon.detect.tiling as tiling
+
+    out = tmp_path / "ds"
+    prepare_dataset([sources / "astronaut.png"], out, resolution=32, threads=1, progress=False)
+    monkeypatch.setattr(tiling, "MERGE_IOU", tiling.MERGE_IOU + 0.1)
+    prepare_dataset([sources / "astronaut.png"], out, resolution=32, threads=1, progress=False)
+    assert len(list((out / "chunks").iterdir())) == 2  # a second plan, not the first one's chunks
 
 
 @pytest.mark.slow

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.detect import DetectorConfig, FaceDetector
 from deepanon.evaluate.matching import matched_gt
-from deepanon.gan.prepare import is_validation, list_images, pick_face
+from deepanon.gan.prepare import is_validation, list_images, pick_face, read_rgb
+from deepanon.types import Face
 
 
 @dataclass
@@ -52,7 +52,7 @@ def mtcnn_detector(device: str = "cpu") -> FaceDetector:
     return FaceDetector(DetectorConfig(detectors=("mtcnn",), device=device))
 
 
-def _found(box: tuple[float, ...], faces: Sequence) -> bool:
+def _found(box: tuple[float, ...], faces: Sequence[Face]) -> bool:
     det = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
     return bool(matched_gt(np.array([box], np.float32), det)[0])
 
@@ -61,10 +61,9 @@ def refind(photos: Sequence[Path], anonymizer: Anonymizer, judge: FaceDetector) 
     """Anonymize each photo's main face and count how often `judge` finds it before and after."""
     res = RefindResult()
     for path in photos:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
+        rgb = read_rgb(path)
+        if rgb is None:
             continue
-        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         res.photos += 1
         out, faces = anonymizer.anonymize_image(rgb, key=path.name)
         face = pick_face(faces, rgb.shape)

@@ -35,8 +35,6 @@ if TYPE_CHECKING:  # the detector (torch) loads when prepare runs
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 # Bump when align.crop changes what the crops look like: chunks made before are then redone.
 CROP_BORDER = "constant-0, mask inside image"
-# Bump when the detector whose boxes define the training masks changes.
-DETECTION = "run-time FaceDetector (mtcnn+centerface union)"
 ARRAYS = ("images", "masks", "landmarks", "matrices", "ellipses", "sizes", "is_val")
 
 
@@ -88,7 +86,7 @@ def pick_face(faces: Sequence[Face], shape: tuple[int, ...]) -> Face | None:
     return max(faces, key=score)
 
 
-def _read_rgb(path: Path) -> np.ndarray | None:
+def read_rgb(path: Path) -> np.ndarray | None:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
@@ -97,7 +95,7 @@ def _process_chunk(files: list[tuple[Path, str]], detector: FaceDetector, cfg: P
     from deepanon.anonymize.align import crop
 
     R = cfg.resolution
-    imgs = [_read_rgb(p) for p, _ in files]
+    imgs = [read_rgb(p) for p, _ in files]
     found: list[list[Face]] = [[] for _ in files]
     by_shape: dict[tuple[int, ...], list[int]] = {}
     for i, im in enumerate(imgs):
@@ -177,6 +175,7 @@ def prepare_dataset(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from deepanon.detect import DetectorConfig, FaceDetector
+    from deepanon.detect.tiling import MERGE_CONTAINMENT, MERGE_IOU
 
     if threads:
         torch.set_num_threads(threads)
@@ -194,16 +193,19 @@ def prepare_dataset(
     files = list_images(sources)
     if not files:
         raise ValueError(f"no images found under {', '.join(map(str, sources))}")
-    # Chunks are only reusable by the same plan: same files, same settings.
+    # The run-time detector (MTCNN + CenterFace, union boxes), so the GAN learns to fill exactly the masks it
+    # will be given. Search a little below min_face (at most 40 px) so small faces count as too small, not missing.
+    det_cfg = DetectorConfig(min_face=max(12, min(int(min_face * 0.8), 40)), device=device)
+    # Chunks are reusable only by the same plan: same files, settings, crop rendering and detector (its config and
+    # merge rule: they define the boxes, hence the masks), so a changed default redoes the chunks by itself.
+    detection = {**asdict(det_cfg), "device": None, "merge": (MERGE_IOU, MERGE_CONTAINMENT)}
     plan = hashlib.sha1(
-        json.dumps([[n for _, n in files], resolution, val_fraction, min_face, chunk, CROP_BORDER, DETECTION]).encode()
+        json.dumps([[n for _, n in files], resolution, val_fraction, min_face, chunk, CROP_BORDER, detection]).encode()
     )
     chunk_dir = out / "chunks" / plan.hexdigest()[:12]
     chunk_dir.mkdir(parents=True, exist_ok=True)
     n_chunks = (len(files) + chunk - 1) // chunk
-    # The run-time detector (MTCNN + CenterFace, union boxes), so the GAN learns to fill exactly the masks it
-    # will be given. Search a little below min_face (at most 40 px) so small faces count as too small, not missing.
-    detector = FaceDetector(DetectorConfig(min_face=max(12, min(int(min_face * 0.8), 40)), device=device))
+    detector = FaceDetector(det_cfg)
     t0 = time.time()
     with Progress(
         TextColumn("prepare"),
@@ -295,7 +297,7 @@ def rerender_images(out: Path, threads: int | None = None, progress: bool = True
     for i, name in enumerate(track(names, description="re-crop", disable=not progress)):
         head, _, rest = name.partition("/")
         path = roots[head] / rest if rest else roots[name]
-        im = _read_rgb(path)
+        im = read_rgb(path)
         M = matrices[i].astype(np.float64)
         images[i] = crop(im, M, R)
         m = crop_mask(Ellipse(*map(float, ellipses[i])), M, R) * crop_valid(im.shape[:2], M, R)
