@@ -19,7 +19,9 @@ import cv2
 import torch
 from results import markdown_table, write_section
 
+from deepanon.anonymize.gan import TRUNCATION_PSI, GanPainter
 from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.detect import FaceDetector
 from deepanon.evaluate.refind import RefindResult, mtcnn_detector, refind, validation_photos
 from deepanon.gan.weights import sha256
 
@@ -48,11 +50,37 @@ def record(full: RefindResult, subset: RefindResult) -> dict:
     }
 
 
+def sweep(sources: list[Path], judge: FaceDetector, psis: list[float], no_write: bool) -> None:
+    """MTCNN re-find rate of the GAN per truncation psi (the choice behind anonymize.gan.TRUNCATION_PSI)."""
+    photos = validation_photos(sources, per_source=50)
+    anon = Anonymizer(method="gan", device="cpu", seed=SEED)
+    rows = []
+    for psi in psis:
+        anon.painter = GanPainter(device="cpu", truncation=psi)
+        res = refind(photos, anon, judge)
+        rows.append([psi, res.faces, f"{100 * res.rate_after:.1f} %"])
+        print(rows[-1], flush=True)
+    table = markdown_table(["truncation psi", "faces", "MTCNN finds anonymized"], rows)
+    body = (
+        "## GAN truncation: MTCNN re-find rate per psi (benchmarks/gan_refind.py --truncation)\n\n"
+        f"First 50 held-out photos of each of {', '.join(SOURCES)}, seed 0. psi 1 = no truncation; the default is "
+        f"{TRUNCATION_PSI}.\n\n{table}"
+    )
+    print(table)
+    if not no_write:
+        write_section("gan_refind-truncation", body)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--methods", default="gan,blur,pixelate")
+    ap.add_argument(
+        "--truncation",
+        default="",
+        help="instead: compare truncation psi values (e.g. 1.0,0.7,0.5) for the GAN on 50 photos per source",
+    )
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md or weights/")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -61,6 +89,9 @@ def main() -> None:
     photos = validation_photos(sources)
     subset = validation_photos(sources, per_source=TEST_PER_SOURCE)
     judge = mtcnn_detector()
+    if a.truncation:
+        sweep(sources, judge, [float(v) for v in a.truncation.split(",")], a.no_write)
+        return
     rows, gan = [], None
     for method in a.methods.split(","):
         anon = Anonymizer(method=method, device="cpu", seed=SEED)

@@ -22,9 +22,9 @@ from deepanon.types import Face
 # Below this box size (longest side, px) the generator's crop would be mostly upsampled noise and a painted face
 # is not worth its cost: such faces are pixelated (never left as they were).
 MIN_GAN_FACE = 24
-# Truncation trick (StyleGAN): each new face's w is pulled this far towards the average w. Measured on 100 held-out
-# photos (benchmarks/gan_refind.py): MTCNN re-finds 90 % of faces at psi 1.0, 96 % at 0.7, 98 % at 0.5; 0.7 keeps
-# most of the variety between identities.
+# Truncation trick (StyleGAN): each new face's w is pulled this far towards the average w. On 100 held-out photos
+# (benchmarks/gan_refind.py --truncation, 256 kimg weights) MTCNN re-finds 92 % of the faces at psi 1.0, 99 % at
+# 0.7, 100 % at 0.5; 0.7 keeps most of the variety between identities.
 TRUNCATION_PSI = 0.7
 # Limit on the standard-deviation correction of the colour match: it fixes casts, it must not flatten a face.
 STD_RATIO_RANGE = (0.8, 1.25)
