@@ -63,6 +63,8 @@ def from_log(path: str) -> str:
     import numpy as np
 
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    run = Path(path).parent / "config.json"
+    cfg = TrainConfig.from_dict(json.loads(run.read_text())) if run.exists() else TrainConfig()
     speeds = np.array([r["img_s"] for r in rows[1:]])  # the first window includes start-up
     hours = (rows[-1]["time"] - rows[0]["time"]) / 3600
     table = markdown_table(
@@ -80,9 +82,10 @@ def from_log(path: str) -> str:
         ],
     )
     return (
-        f"## GAN training run speed (benchmarks/train_speed.py --from-log)\n\nReal training (data loading, "
-        f"samples and checkpoints included), 1 thread, default NetConfig at 64, batch 32. The machine was shared: "
-        f"the spread is other people's load.\n\n{table}"
+        f"## GAN training run speed (benchmarks/train_speed.py --from-log, {cfg.device})\n\nReal training (data "
+        f"loading, samples and checkpoints included) at {cfg.net.resolution} px, batch {cfg.batch}, G cbase/cmax "
+        f"{cfg.net.g_cbase}/{cfg.net.g_cmax}, D {cfg.net.d_cbase}/{cfg.net.d_cmax}, threads {cfg.threads}. "
+        f"On a shared CPU the spread is other people's load.\n\n{table}"
     )
 
 
@@ -100,7 +103,7 @@ def main() -> None:
         body = from_log(a.from_log)
         print(body)
         if not a.no_write:
-            write_section("train_speed-run", body)
+            write_section("train_speed-run" + ("-cuda" if "cuda" in body.split("\n", 1)[0] else ""), body)
         return
     torch.set_num_threads(a.threads)
     device = resolve_device(a.device)

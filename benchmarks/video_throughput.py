@@ -90,7 +90,7 @@ def main() -> None:
         rows.append(row)
     device = next(iter(anons.values())).device if anons else args.device
     body = (
-        "## Video throughput (benchmarks/video_throughput.py)\n\n"
+        f"## Video throughput (benchmarks/video_throughput.py, {device})\n\n"
         f"Frames per second, whole file (decode + detect + anonymize + encode + audio), device {device}. "
         "`copy` is a plain decode + encode of the same clip through the same PyAV path: the floor no anonymizer "
         "can beat. deface: its CLI with default blur (CenterFace via onnxruntime).\n\n"
@@ -98,7 +98,8 @@ def main() -> None:
     )
     print(body)
     if not args.no_write:
-        write_section("video-throughput", body)
+        # One section per device type: a GPU run does not replace the CPU numbers.
+        write_section("video-throughput" + ("-cuda" if str(device).startswith("cuda") else ""), body)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -194,3 +194,22 @@ def test_balanced_sampling_draws_sources_equally(tmp_path: Path) -> None:
     pos, _ = ds.sample(4000, torch.Generator().manual_seed(0), flip=False)
     small = np.isin(ds.indices[pos], [10, 11]).mean()
     assert 0.45 < small < 0.55
+
+
+@pytest.mark.parametrize("resolution", [16, 32])  # 16: downsampled from the stored 32 (rounded to uint8)
+def test_device_cache_matches_cpu_batches(tmp_path: Path, resolution: int) -> None:
+    """The GPU cache (exercised here on the CPU) gives the batches FaceCrops makes, flips included."""
+    from deepanon.gan.dataset import DeviceCrops
+
+    cfg = tiny_config(tmp_path)
+    ds = FaceCrops(cfg.data, resolution)
+    cache = DeviceCrops(ds, torch.device("cpu"), chunk=4)  # several chunks
+    pos = np.array([0, 3, 5, 5, 8, 1])
+    flips = np.array([0, 1, 0, 1, 1, 0], bool)
+    for a, b in zip(ds.batch(pos, flips), cache.batch(pos, flips), strict=True):
+        assert a.shape == b.shape
+        assert torch.allclose(a, b, atol=1 / 127.5 if resolution == 16 else 1e-3)
+    # A flipped crop is not the unflipped one (the faces are symmetric, the noise is not): the check can fail.
+    x_flip = cache.batch(pos[:1], np.array([True]))[0]
+    x_keep = cache.batch(pos[:1], np.array([False]))[0]
+    assert not torch.allclose(x_flip, x_keep, atol=0.1)

@@ -60,8 +60,10 @@ def train_command(
     ),
     state_every_s: float = typer.Option(600.0, help="Seconds between compact states."),
     export: bool = typer.Option(False, "--export", help="Export the EMA generator to weights/ when done."),
-    g_cbase: int = typer.Option(NetConfig.g_cbase, help="Generator width: channels at res r = min(cbase/r, 256)."),
+    g_cbase: int = typer.Option(NetConfig.g_cbase, help="Generator width: channels at res r = min(cbase/r, cmax)."),
+    g_cmax: int = typer.Option(NetConfig.g_cmax, help="Generator channels at the low resolutions (most weights)."),
     d_cbase: int = typer.Option(NetConfig.d_cbase, help="Discriminator width, as --g-cbase."),
+    d_cmax: int = typer.Option(NetConfig.d_cmax, help="Discriminator channels at the low resolutions."),
 ) -> None:
     """Train the conditional face GAN (NS loss + R1, EMA generator); exact resume with --resume."""
     from deepanon.gan.training_loop import train
@@ -69,7 +71,7 @@ def train_command(
     cfg = TrainConfig(
         data=str(data),
         out=str(out),
-        net=NetConfig(resolution=resolution, g_cbase=g_cbase, d_cbase=d_cbase),
+        net=NetConfig(resolution=resolution, g_cbase=g_cbase, g_cmax=g_cmax, d_cbase=d_cbase, d_cmax=d_cmax),
         batch=batch,
         g_lr=lr,
         d_lr=lr,

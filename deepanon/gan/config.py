@@ -54,6 +54,7 @@ class TrainConfig:
     threads: int | None = None
     amp: bool = True  # bf16 autocast, CUDA only
     channels_last: bool = True  # CUDA only
+    device_cache: bool = True  # CUDA only: every training sample precomputed in GPU memory (dataset.DeviceCrops)
     sample_every: int = 500  # steps between sample grids
     checkpoint_every: int = 500  # steps between full checkpoints in the run folder
     state_every_s: float = 600.0  # seconds between compact states (weights/train_state.safetensors)

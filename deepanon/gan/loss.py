@@ -15,16 +15,16 @@ def generator_loss(
     lms: torch.Tensor,
     z: torch.Tensor,
     l1_weight: float = 0.0,
-) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """-log sigmoid(D(G(...))) (+ optional L1 to the original inside the mask); returns (loss, fake, stats)."""
     fake = G(real, mask, lms, z)
     adv = F.softplus(-D(fake, mask, lms)).mean()
     loss = adv
-    stats = {"g_adv": float(adv.detach())}
+    stats = {"g_adv": adv.detach()}
     if l1_weight > 0:
         l1 = ((fake - real).abs() * mask).sum() / (mask.sum() * 3 + 1e-8)
         loss = loss + l1_weight * l1
-        stats["g_l1"] = float(l1.detach())
+        stats["g_l1"] = l1.detach()
     return loss, fake, stats
 
 
@@ -36,18 +36,18 @@ def discriminator_loss(
     lms: torch.Tensor,
     r1_gamma: float = 0.0,
     r1_scale: float = 1.0,
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """softplus(D(fake)) + softplus(-D(real)) (+ gamma/2 * |grad_real D|^2 * r1_scale when r1_gamma > 0)."""
     fake_logits = D(fake.detach(), mask, lms)
     do_r1 = r1_gamma > 0
     real_in = real.detach().requires_grad_(do_r1)
     real_logits = D(real_in, mask, lms)
     loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
-    stats = {"d_real": float(real_logits.detach().float().mean()), "d_fake": float(fake_logits.detach().float().mean())}
+    stats = {"d_real": real_logits.detach().float().mean(), "d_fake": fake_logits.detach().float().mean()}
     if do_r1:
         (grad,) = torch.autograd.grad(real_logits.float().sum(), real_in, create_graph=True)
         r1 = grad.float().square().sum(dim=[1, 2, 3]).mean()
         loss = loss + r1 * (r1_gamma / 2) * r1_scale
-        stats["r1"] = float(r1.detach())
-    stats["d_loss"] = float(loss.detach())
+        stats["r1"] = r1.detach()
+    stats["d_loss"] = loss.detach()
     return loss, stats

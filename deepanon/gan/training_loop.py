@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw
 
 from deepanon.device import resolve_device
 from deepanon.gan.config import TrainConfig
-from deepanon.gan.dataset import FaceCrops
+from deepanon.gan.dataset import DeviceCrops, FaceCrops
 from deepanon.gan.loss import discriminator_loss, generator_loss
 from deepanon.gan.networks import Discriminator, Generator, hidden_mask, num_params
 from deepanon.gan.weights import load_train_state, save_train_state
@@ -40,9 +40,13 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
         self.cuda = self.device.type == "cuda"
+        if self.cuda:
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest conv kernels
         self.amp = cfg.amp and self.cuda
         self.memory_format = torch.channels_last if (cfg.channels_last and self.cuda) else torch.contiguous_format
         self.data = FaceCrops(cfg.data, cfg.net.resolution, "train", balance=cfg.balance_sources)
+        # On a GPU the per-sample CPU work (masks, landmark maps) would starve it: precompute it all once.
+        self.cache = DeviceCrops(self.data, self.device) if (cfg.device_cache and self.cuda) else None
         self.G = Generator(cfg.net).to(self.device, memory_format=self.memory_format)
         self.D = Discriminator(cfg.net).to(self.device, memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
@@ -58,10 +62,12 @@ class Trainer:
         t = t.to(self.device, non_blocking=True)
         return t.contiguous(memory_format=self.memory_format) if t.ndim == 4 else t
 
-    def step(self) -> dict[str, float]:
+    def step(self) -> dict[str, torch.Tensor]:
+        """One G step and one D step; returns the losses as 0-d tensors (reading them would wait for the GPU)."""
         cfg = self.cfg
         pos, flips = self.data.sample(cfg.batch, self.rng, cfg.flip)
-        real, mask, lms = (self._to(t) for t in self.data.batch(pos, flips))
+        source = self.cache if self.cache is not None else self.data
+        real, mask, lms = (self._to(t) for t in source.batch(pos, flips))
         z = self._to(torch.randn(cfg.batch, cfg.net.z_dim, generator=self.rng))
         autocast = torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
@@ -95,8 +101,8 @@ class Trainer:
         if cfg.ema_rampup:
             ema_nimg = min(ema_nimg, self.cur_nimg * cfg.ema_rampup)
         beta = 0.5 ** (cfg.batch / max(ema_nimg, 1e-8))
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
-            p_ema.copy_(p.detach().lerp(p_ema, beta))
+        # One fused call instead of a kernel per tensor (p_ema <- p_ema + (1 - beta) (p - p_ema)).
+        torch._foreach_lerp_(list(self.G_ema.parameters()), list(self.G.parameters()), 1.0 - beta)
 
     # -- state ----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -245,7 +251,7 @@ def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None
     live = sys.stdout.isatty()
     t_last, n_last, img_s = time.time(), tr.cur_nimg, 0.0
     t_state = time.time()
-    acc: dict[str, list[float]] = {}
+    acc: dict[str, list[torch.Tensor]] = {}
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -262,7 +268,7 @@ def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None
                 img_s = (tr.cur_nimg - n_last) / max(now - t_last, 1e-9)
                 t_last, n_last = now, tr.cur_nimg
                 row = {"step": s, "kimg": round(tr.cur_nimg / 1000, 3), "time": round(now, 1), "img_s": round(img_s, 2)}
-                row.update({k: round(float(np.mean(v)), 5) for k, v in acc.items()})
+                row.update({k: round(float(torch.stack(v).float().mean()), 5) for k, v in acc.items()})
                 acc.clear()
                 with log_path.open("a") as f:
                     f.write(json.dumps(row) + "\n")
