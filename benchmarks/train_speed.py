@@ -85,7 +85,8 @@ def from_log(path: str) -> str:
         f"## GAN training run speed (benchmarks/train_speed.py --from-log, {cfg.device})\n\nReal training (data "
         f"loading, samples and checkpoints included) at {cfg.net.resolution} px, batch {cfg.batch}, G cbase/cmax "
         f"{cfg.net.g_cbase}/{cfg.net.g_cmax}, D {cfg.net.d_cbase}/{cfg.net.d_cmax}, threads {cfg.threads}. "
-        f"On a shared CPU the spread is other people's load.\n\n{table}"
+        f"The speeds are the run's own log, measured where it ran (device {cfg.device}); the stamp below says "
+        f"where this summary was written. On a shared CPU the spread is other people's load.\n\n{table}"
     )
 
 

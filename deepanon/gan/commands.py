@@ -44,11 +44,11 @@ def train_command(
     resume_from: Path | None = typer.Option(
         None, help="Continue from a checkpoint.pt (exact) or a compact .safetensors state (Adam restarts)."
     ),
-    resolution: int = typer.Option(64, help="Model resolution (<= the stored crop size, dividing it)."),
-    batch: int = typer.Option(32, help="Batch size."),
+    resolution: int = typer.Option(NetConfig.resolution, help="Model resolution (<= the stored crop size)."),
+    batch: int = typer.Option(32, help="Batch size (the shipped weights: 128 on a GPU)."),
     kimg: float = typer.Option(10_000.0, help="Train until this many thousand images have been seen."),
     lr: float = typer.Option(0.002, help="Adam learning rate of G and D."),
-    r1_gamma: float = typer.Option(0.2, help="R1 penalty weight on D (lazy, every 16 steps)."),
+    r1_gamma: float = typer.Option(TrainConfig.r1_gamma, help="R1 penalty weight on D (lazy, every 16 steps)."),
     seed: int = typer.Option(0, help="Seed of weights, data order, flips and z."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: int | None = typer.Option(None, help="CPU threads for torch (1 on a shared machine)."),
@@ -142,6 +142,9 @@ def _export(G_ema: Generator, cfg: TrainConfig, cur_nimg: int, step: int, path: 
 def export_command(
     source: Path = typer.Argument(..., help="A run folder, its checkpoint.pt, or a compact .safetensors state."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Where to write (default: weights/generator.*)."),
+    data: Path | None = typer.Option(
+        None, help="The run's dataset folder, if it is no longer where the run saw it (its card names it)."
+    ),
 ) -> None:
     """Export the EMA generator of a run to weights/generator.safetensors + generator.json (safetensors, SHA-256)."""
     import torch
@@ -158,6 +161,10 @@ def export_command(
         ck = torch.load(source, map_location="cpu", weights_only=True)
         cfg = TrainConfig.from_dict(json.loads(ck["config"]))
         ema, nimg, step = ck["G_ema"], ck["cur_nimg"], ck["step"]
+    if data is not None:
+        cfg.data = str(data)
+    if not (Path(cfg.data) / "dataset.json").exists():
+        raise typer.BadParameter(f"{cfg.data}/dataset.json not found: name the run's dataset with --data")
     G = Generator(cfg.net)
     G.load_state_dict(ema)
     _export(G, cfg, nimg, step, out)

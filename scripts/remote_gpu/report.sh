@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Wait until the given epoch second (or until training stops), then copy the latest compact state (in parts of
+# 15 MB), the sample grid, the loss plot and the log to $OUT.
+until_s=$1
+OUT=${OUT:-/tmp/out}
+while [ "$(date +%s)" -lt "$until_s" ] && pgrep -f "deepanon.gan.commands train" >/dev/null; do
+  sleep 10
+  tail -c 300 /tmp/train.log | tr '\r' '\n' | tail -1
+done
+nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
+tail -n 30 /tmp/train.log
+cp /tmp/state.safetensors /tmp/state.safetensors.copy && split -b 15M /tmp/state.safetensors.copy "$OUT/state.part-"
+cp /tmp/run/samples/latest.png /tmp/run/losses.png /tmp/run/log.jsonl "$OUT/" 2>/dev/null
+ls -la "$OUT"

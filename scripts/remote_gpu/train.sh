@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# On the GPU machine, from the repository root: unpack the data, probe the speed, start training in the background
+# (setsid: it outlives this command while the machine is held), then report until T seconds have passed.
+#   T=540 RESUME=weights/train_state.safetensors bash scripts/remote_gpu/train.sh
+set -x
+T=${T:-540}
+start=$(date +%s)
+export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+nvidia-smi -L
+python3 scripts/remote_gpu/unpack.py "${PACKED:-.gpudata}" /tmp/faces || exit 1
+python3 scripts/remote_gpu/probe.py /tmp/faces 2>&1 | tee "$OUT/probe.txt"
+resume=()
+[ -n "$RESUME" ] && resume=(--resume-from "$RESUME")
+setsid nohup python3 -m deepanon.gan.commands train --data /tmp/faces --out /tmp/run --batch "${BATCH:-128}" \
+  --device cuda --state /tmp/state.safetensors --state-every-s 60 --sample-every 1000 --checkpoint-every 2000 \
+  --kimg 100000 "${resume[@]}" > /tmp/train.log 2>&1 < /dev/null &
+bash scripts/remote_gpu/report.sh $((start + T))
