@@ -127,6 +127,9 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell starts background jobs with SIGINT ignored and Python keeps that: give the child the default
+        # disposition, so the test does not depend on how pytest itself was started.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 120
     while time.time() < deadline and not (out.exists() and any(out.iterdir())):
