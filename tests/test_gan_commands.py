@@ -69,3 +69,10 @@ def test_train_resume_and_export(tmp_path: Path) -> None:
         assert G.cfg.resolution == 16
         card = json.loads(out.with_suffix(".json").read_text())
         assert card["kimg"] == pytest.approx(0.016, abs=0.1) and np.isfinite(card["params"])
+    # The dataset moved (a state trained on another machine): a clear error, then --data names where it is now.
+    moved = data.rename(tmp_path / "elsewhere")
+    res = runner.invoke(app, ["export", str(state), "--out", str(out)])
+    assert res.exit_code != 0 and "--data" in res.output
+    res = runner.invoke(app, ["export", str(state), "--out", str(out), "--data", str(moved)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.with_suffix(".json").read_text())["training_data"]["sources"] == ["synthetic"]
