@@ -97,6 +97,7 @@ def test_losses_finite_and_both_networks_get_gradients(tmp_path: Path) -> None:
     loss_d, stats = discriminator_loss(D, x, fake, m, lm, r1_gamma=1.0, r1_scale=2.0)
     loss_d.backward()
     assert torch.isfinite(loss_d) and stats["r1"] >= 0
+    assert -1 <= stats["d_real_sign"] <= 1
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D.parameters())
 
 

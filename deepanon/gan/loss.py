@@ -43,7 +43,12 @@ def discriminator_loss(
     real_in = real.detach().requires_grad_(do_r1)
     real_logits = D(real_in, mask, lms)
     loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
-    stats = {"d_real": real_logits.detach().float().mean(), "d_fake": fake_logits.detach().float().mean()}
+    stats = {
+        "d_real": real_logits.detach().float().mean(),
+        "d_fake": fake_logits.detach().float().mean(),
+        # StyleGAN2-ADA's overfitting heuristic r_t = E[sign(D(real))]: drifting towards 1 means D memorises the reals.
+        "d_real_sign": real_logits.detach().float().sign().mean(),
+    }
     if do_r1:
         (grad,) = torch.autograd.grad(real_logits.float().sum(), real_in, create_graph=True)
         r1 = grad.float().square().sum(dim=[1, 2, 3]).mean()

@@ -182,7 +182,9 @@ def _write_png(img: np.ndarray, path: Path, scale: int = 2) -> None:
 
 
 def plot_log(
-    rows: list[dict], path: Path, keys: tuple[str, ...] = ("g_adv", "d_loss", "d_real", "d_fake", "r1", "img_s")
+    rows: list[dict],
+    path: Path,
+    keys: tuple[str, ...] = ("g_adv", "d_loss", "d_real", "d_fake", "d_real_sign", "r1", "img_s"),
 ) -> None:
     """Loss curves drawn with PIL (no matplotlib dependency): one panel per key, x = kimg, moving average."""
     keys = tuple(k for k in keys if any(k in r for r in rows))
