@@ -2,9 +2,10 @@
 
     python benchmarks/identity_probe.py [--per-source 80] [--configs 0.7:1.5,1.0:1.5,0.5:1.5,0.7:1.7]
 
-Held-out validation photos of LFW and UTKFace; the main face is found by dlib HOG (>= 48 px high), its descriptor
-taken at its own 5 landmarks on the original and on the anonymized image (as `deepanon evaluate` does). Faces are
-detected once; each config repaints them with seed i * 7 + j. Chance level per source: pairs of different originals.
+Held-out validation photos of LFW and UTKFace, spread over each split; the main face is found by dlib HOG
+(>= 48 px high), its descriptor taken at its own 5 landmarks on the original and on the anonymized image (as
+`deepanon evaluate` does). Faces are detected once; each config repaints them with seed i * 7 + j. Chance level
+per source: pairs of different originals.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ def main() -> None:
     anon = Anonymizer(method="gan", device="cpu", seed=0)
     items = []  # (source, rgb, dlib shape, original descriptor, run-time faces)
     for src in SOURCES:
-        for p in validation_photos([a.data / src], per_source=a.per_source):
+        photos = validation_photos([a.data / src])
+        # Spread over the whole split: UTKFace names start with the age, so the first N would all be small children.
+        for p in [photos[i] for i in np.unique(np.linspace(0, len(photos) - 1, a.per_source).round().astype(int))]:
             rgb = read_rgb(p)
             hog = dl.detect_hog(rgb)
             if len(hog) == 0:
@@ -80,7 +83,7 @@ def main() -> None:
     table = markdown_table(["source", "config", "mean distance", "faces", "still the same person"], rows)
     body = (
         "## Identity probe: where dlib still sees the same person (benchmarks/identity_probe.py)\n\n"
-        f"GAN only; first {a.per_source} held-out photos per source, faces >= 48 px (dlib HOG). "
+        f"GAN only; {a.per_source} held-out photos per source (spread over the split), faces >= 48 px (dlib HOG). "
         "Default: psi 0.7, mask 1.5.\n\n" + table
     )
     print(table)

@@ -58,6 +58,15 @@ def test_changed_detection_rule_redoes_the_chunks(sources: Path, tmp_path: Path,
 
 
 @pytest.mark.slow
+def test_changed_mask_scale_redoes_the_chunks(sources: Path, tmp_path: Path) -> None:
+    """The mask size defines the crop and the region to repaint: another size is another dataset."""
+    out = tmp_path / "ds"
+    prepare_dataset([sources / "astronaut.png"], out, resolution=32, threads=1, progress=False)
+    prepare_dataset([sources / "astronaut.png"], out, resolution=32, threads=1, progress=False, mask_scale=1.7)
+    assert len(list((out / "chunks").iterdir())) == 2
+
+
+@pytest.mark.slow
 def test_prepare_skips_small_faces(sources: Path, tmp_path: Path) -> None:
     s = prepare_dataset([sources / "astronaut.png"], tmp_path / "ds", resolution=32, min_face=400, progress=False)
     assert (s["found"], s["too_small"]) == (0, 1)

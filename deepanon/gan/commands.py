@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.gan.config import NetConfig, TrainConfig
 
 if TYPE_CHECKING:  # torch loads when a command runs, not when the CLI starts
@@ -26,11 +27,16 @@ def prepare_command(
     min_face: int = typer.Option(48, help="Skip faces whose box is smaller than this (px, longest side)."),
     threads: int | None = typer.Option(None, help="CPU threads for torch/OpenCV (1 on a shared machine)."),
     device: str = typer.Option("cpu", help="Device for face detection: auto, cpu or cuda."),
+    mask_scale: float = typer.Option(
+        DEFAULT_MASK_SCALE, help="Region to repaint, x the face box: the size `anonymize --mask-scale` will use."
+    ),
 ) -> None:
     """Detect, align and store the main face of every photo as GAN training crops (resumable: rerun to continue)."""
     from deepanon.gan.prepare import prepare_dataset
 
-    summary = prepare_dataset(sources, out, resolution, val_fraction, min_face, threads=threads, device=device)
+    summary = prepare_dataset(
+        sources, out, resolution, val_fraction, min_face, threads=threads, device=device, mask_scale=mask_scale
+    )
     keys = ("files", "found", "not_found", "too_small", "unreadable", "train", "val", "seconds")
     typer.echo(json.dumps({k: summary[k] for k in keys}))
 

@@ -169,6 +169,7 @@ def prepare_dataset(
     threads: int | None = None,
     device: str = "cpu",
     progress: bool = True,
+    mask_scale: float = DEFAULT_MASK_SCALE,
 ) -> dict:
     """Detect, align and store every photo's main face; returns the dataset.json summary."""
     import torch
@@ -185,6 +186,7 @@ def prepare_dataset(
         val_fraction,
         min_face,
         chunk,
+        mask_scale=mask_scale,
         threads=threads,
         device=device,
         sources=[str(Path(s).resolve()) for s in sources],
@@ -196,11 +198,13 @@ def prepare_dataset(
     # The run-time detector (MTCNN + CenterFace, union boxes), so the GAN learns to fill exactly the masks it
     # will be given. Search a little below min_face (at most 40 px) so small faces count as too small, not missing.
     det_cfg = DetectorConfig(min_face=max(12, min(int(min_face * 0.8), 40)), device=device)
-    # Chunks are reusable only by the same plan: same files, settings, crop rendering and detector (its config and
-    # merge rule: they define the boxes, hence the masks), so a changed default redoes the chunks by itself.
+    # Chunks are reusable only by the same plan: same files, settings, crop rendering, mask size and detector (its
+    # config and merge rule: they define the boxes, hence the masks), so a changed default redoes the chunks by itself.
     detection = {**asdict(det_cfg), "device": None, "merge": (MERGE_IOU, MERGE_CONTAINMENT)}
     plan = hashlib.sha1(
-        json.dumps([[n for _, n in files], resolution, val_fraction, min_face, chunk, CROP_BORDER, detection]).encode()
+        json.dumps(
+            [[n for _, n in files], resolution, val_fraction, min_face, chunk, CROP_BORDER, cfg.mask_scale, detection]
+        ).encode()
     )
     chunk_dir = out / "chunks" / plan.hexdigest()[:12]
     chunk_dir.mkdir(parents=True, exist_ok=True)
