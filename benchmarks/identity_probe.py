@@ -19,9 +19,11 @@ from results import markdown_table, write_section
 
 from deepanon.anonymize.gan import GanPainter
 from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.evaluate.data import spread
 from deepanon.evaluate.dlib_faces import DlibFaces
 from deepanon.evaluate.identity import SAME_PERSON_DISTANCE
 from deepanon.evaluate.refind import validation_photos
+from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT
 from deepanon.gan.prepare import read_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,13 +44,13 @@ def main() -> None:
     for src in SOURCES:
         photos = validation_photos([a.data / src])
         # Spread over the whole split: UTKFace names start with the age, so the first N would all be small children.
-        for p in [photos[i] for i in np.unique(np.linspace(0, len(photos) - 1, a.per_source).round().astype(int))]:
+        for p in [photos[i] for i in spread(len(photos), a.per_source)]:
             rgb = read_rgb(p)
             hog = dl.detect_hog(rgb)
             if len(hog) == 0:
                 continue
             box = hog[np.argmax((hog[:, 2] - hog[:, 0]) * (hog[:, 3] - hog[:, 1]))][:4]
-            if box[3] - box[1] < 48:
+            if box[3] - box[1] < IDENTITY_MIN_HEIGHT:
                 continue
             shape = dl.shape5(rgb, box)
             items.append((src, rgb, shape, dl.descriptor(rgb, shape), anon.detect([rgb])[0]))

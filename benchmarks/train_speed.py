@@ -56,8 +56,8 @@ def measure(res: int, batch: int, device: torch.device, steps: int) -> dict:
     return {"res": res, "G": num_params(G), "D": num_params(D), "img_s": batch / per_step, "plain_s": plain, "r1_s": r1}
 
 
-def from_log(path: str) -> str:
-    """Speed of a real training run, from its log.jsonl (img/s per logged window)."""
+def from_log(path: str) -> tuple[str, str]:
+    """Speed of a real training run, from its log.jsonl (img/s per logged window); returns (section, body)."""
     import json
 
     import numpy as np
@@ -81,7 +81,8 @@ def from_log(path: str) -> str:
             ]
         ],
     )
-    return (
+    section = "train_speed-run" + ("-cuda" if cfg.device.startswith("cuda") else "")
+    return section, (
         f"## GAN training run speed (benchmarks/train_speed.py --from-log, {cfg.device})\n\nReal training (data "
         f"loading, samples and checkpoints included) at {cfg.net.resolution} px, batch {cfg.batch}, G cbase/cmax "
         f"{cfg.net.g_cbase}/{cfg.net.g_cmax}, D {cfg.net.d_cbase}/{cfg.net.d_cmax}, threads {cfg.threads}. "
@@ -101,10 +102,10 @@ def main() -> None:
     ap.add_argument("--from-log", help="summarize a run's log.jsonl instead of measuring")
     a = ap.parse_args()
     if a.from_log:
-        body = from_log(a.from_log)
+        section, body = from_log(a.from_log)
         print(body)
         if not a.no_write:
-            write_section("train_speed-run" + ("-cuda" if "cuda" in body.split("\n", 1)[0] else ""), body)
+            write_section(section, body)
         return
     torch.set_num_threads(a.threads)
     device = resolve_device(a.device)

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from test_gan_training import synthetic_dataset
 
@@ -34,3 +35,12 @@ def test_pack_unpack_round_trip(tmp_path: Path) -> None:
     assert torch.equal(ma, mb) and torch.equal(la, lb)  # geometry travels exactly
     err = (xa - xb).abs().mean() * 127.5
     assert 0 < err < 4  # lossy, but only slightly (grey levels)
+
+
+def test_unpack_names_a_damaged_pack(tmp_path: Path) -> None:
+    src = synthetic_dataset(tmp_path / "data", n=4, stored=32)
+    load("pack").pack(src, tmp_path / "packed", quality=95)
+    blob = tmp_path / "packed" / "images.bin"
+    blob.write_bytes(blob.read_bytes()[:-40])  # the last crop loses its tail
+    with pytest.raises(ValueError, match="crop 3"):
+        load("unpack").unpack(tmp_path / "packed", tmp_path / "restored", threads=1)

@@ -23,8 +23,8 @@ from deepanon.types import Face
 # is not worth its cost: such faces are pixelated (never left as they were).
 MIN_GAN_FACE = 24
 # Truncation trick (StyleGAN): each new face's w is pulled this far towards the average w. On 100 held-out photos
-# (benchmarks/gan_refind.py --truncation, 256 kimg weights) MTCNN re-finds 92 % of the faces at psi 1.0, 99 % at
-# 0.7, 100 % at 0.5; 0.7 keeps most of the variety between identities.
+# (benchmarks/gan_refind.py --truncation) MTCNN re-finds 99 % of the faces at psi 1.0, 100 % at 0.7 and at 0.5
+# (128-px weights; the 64-px ones needed it more: 92 / 99 / 100 %); 0.7 keeps most of the variety between identities.
 TRUNCATION_PSI = 0.7
 # Limit on the standard-deviation correction of the colour match: it fixes casts, it must not flatten a face.
 STD_RATIO_RANGE = (0.8, 1.25)

@@ -100,7 +100,8 @@ class DeviceCrops:
 
     The CPU builds masks and landmark maps per sample; at GPU speed that is the bottleneck. Flips are done
     on the device: the mirrored mask and maps equal those of the mirrored geometry (pixel-centre convention,
-    landmark channels swapped as FLIP_ORDER), so batches match FaceCrops.batch (tested).
+    landmark channels swapped as FLIP_ORDER), so batches match FaceCrops.batch (tested): exactly at the stored
+    resolution, within half a grey level below it (the area-downsampled crops are kept as uint8).
     """
 
     def __init__(self, data: FaceCrops, device: torch.device, chunk: int = 512) -> None:

@@ -24,8 +24,10 @@ def unpack(src: Path, dst: Path, threads: int = 16) -> tuple[int, ...]:
     out = np.lib.format.open_memmap(dst / "images.npy", mode="w+", dtype=np.uint8, shape=shape)
 
     def decode(i: int) -> None:
-        buf = np.frombuffer(raw[offsets[i] : offsets[i + 1]], np.uint8)
-        out[i] = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+        img = cv2.imdecode(np.frombuffer(raw[offsets[i] : offsets[i + 1]], np.uint8), cv2.IMREAD_COLOR)
+        if img is None or img.shape != shape[1:]:
+            raise ValueError(f"{src / 'images.bin'}: crop {i} does not decode to {shape[1:]} (damaged or truncated)")
+        out[i] = img[:, :, ::-1]
 
     with ThreadPoolExecutor(threads) as ex:
         list(ex.map(decode, range(shape[0])))
