@@ -130,7 +130,10 @@ def _saved_config(out: Path, resume: bool, resume_from: Path | None) -> TrainCon
 def _export(G_ema: Generator, cfg: TrainConfig, cur_nimg: int, step: int, path: Path | None) -> None:
     from deepanon.gan.weights import GENERATOR_PATH, export_generator
 
-    data_meta = json.loads((Path(cfg.data) / "dataset.json").read_text())
+    card_source = Path(cfg.data) / "dataset.json"  # the weights' card names the training data
+    if not card_source.exists():
+        raise typer.BadParameter(f"{card_source} not found: name the run's dataset with --data")
+    data_meta = json.loads(card_source.read_text())
     info = {
         "kimg": round(cur_nimg / 1000, 1),
         "steps": step,
@@ -169,8 +172,6 @@ def export_command(
         ema, nimg, step = ck["G_ema"], ck["cur_nimg"], ck["step"]
     if data is not None:
         cfg.data = str(data)
-    if not (Path(cfg.data) / "dataset.json").exists():
-        raise typer.BadParameter(f"{cfg.data}/dataset.json not found: name the run's dataset with --data")
     G = Generator(cfg.net)
     G.load_state_dict(ema)
     _export(G, cfg, nimg, step, out)
