@@ -55,6 +55,10 @@ def train_command(
     kimg: float = typer.Option(10_000.0, help="Train until this many thousand images have been seen."),
     lr: float = typer.Option(0.002, help="Adam learning rate of G and D."),
     r1_gamma: float = typer.Option(TrainConfig.r1_gamma, help="R1 penalty weight on D (lazy, every 16 steps)."),
+    ada_target: float = typer.Option(
+        TrainConfig.ada_target,
+        help="Adaptive augmentation of D's inputs: raise p while E[sign(D(real))] is above this (0 = off).",
+    ),
     seed: int = typer.Option(0, help="Seed of weights, data order, flips and z."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: int | None = typer.Option(None, help="CPU threads for torch (1 on a shared machine)."),
@@ -82,6 +86,7 @@ def train_command(
         g_lr=lr,
         d_lr=lr,
         r1_gamma=r1_gamma,
+        ada_target=ada_target,
         total_kimg=kimg,
         seed=seed,
         device=device,

@@ -46,6 +46,12 @@ class TrainConfig:
     r1_gamma: float = 0.1  # StyleGAN2-ADA's heuristic 0.0002 R^2 / batch gives 0.05 at 128 px, batch 64
     r1_interval: int = 16  # lazy R1: every N steps, scaled by N
     l1_weight: float = 0.0  # optional reconstruction term inside the mask (off: it kills diversity)
+    # Adaptive discriminator augmentation (augment.py): p rises while E[sign(D(real))] > ada_target; 0 = off (p fixed
+    # at augment_p). StyleGAN2-ADA's defaults: target 0.6, p moving by at most 1 per 500 kimg, adjusted every 4 steps.
+    ada_target: float = 0.6
+    ada_kimg: float = 500.0
+    ada_interval: int = 4
+    augment_p: float = 0.0  # starting p
     ema_kimg: float = 10.0  # half-life of the G EMA in thousands of images
     ema_rampup: float = 0.05  # EMA half-life <= this fraction of the images seen so far
     flip: bool = True

@@ -1,10 +1,24 @@
-"""Non-saturating logistic GAN loss with lazy R1 on the discriminator (StyleGAN2)."""
+"""Non-saturating logistic GAN loss with lazy R1 on the discriminator (StyleGAN2).
+
+`augment` (augment.augment with the current p) is how D sees every input, real or fake, in both losses; R1 is taken
+with respect to the un-augmented reals, through the augmentation, as in StyleGAN2-ADA.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+Augment = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def _judge(
+    D: nn.Module, x: torch.Tensor, mask: torch.Tensor, lms: torch.Tensor, augment: Augment | None
+) -> torch.Tensor:
+    return D(*augment(x, mask, lms)) if augment is not None else D(x, mask, lms)
 
 
 def generator_loss(
@@ -15,10 +29,11 @@ def generator_loss(
     lms: torch.Tensor,
     z: torch.Tensor,
     l1_weight: float = 0.0,
+    augment: Augment | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """-log sigmoid(D(G(...))) (+ optional L1 to the original inside the mask); returns (loss, fake, stats)."""
     fake = G(real, mask, lms, z)
-    adv = F.softplus(-D(fake, mask, lms)).mean()
+    adv = F.softplus(-_judge(D, fake, mask, lms, augment)).mean()
     loss = adv
     stats = {"g_adv": adv.detach()}
     if l1_weight > 0:
@@ -36,12 +51,13 @@ def discriminator_loss(
     lms: torch.Tensor,
     r1_gamma: float = 0.0,
     r1_scale: float = 1.0,
+    augment: Augment | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """softplus(D(fake)) + softplus(-D(real)) (+ gamma/2 * |grad_real D|^2 * r1_scale when r1_gamma > 0)."""
-    fake_logits = D(fake.detach(), mask, lms)
+    fake_logits = _judge(D, fake.detach(), mask, lms, augment)
     do_r1 = r1_gamma > 0
     real_in = real.detach().requires_grad_(do_r1)
-    real_logits = D(real_in, mask, lms)
+    real_logits = _judge(D, real_in, mask, lms, augment)
     loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()
     stats = {
         "d_real": real_logits.detach().float().mean(),

@@ -10,6 +10,7 @@ Run folder:
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from deepanon.device import resolve_device
+from deepanon.gan.augment import AdaptiveP, augment
 from deepanon.gan.config import TrainConfig
 from deepanon.gan.dataset import DeviceCrops, FaceCrops
 from deepanon.gan.loss import discriminator_loss, generator_loss
@@ -54,6 +56,7 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr, betas=tuple(cfg.betas), eps=1e-8)
         # One CPU generator drives data order, flips and z: saving its state makes a resume exact.
         self.rng = torch.Generator().manual_seed(cfg.seed)
+        self.ada = AdaptiveP(cfg.ada_target, cfg.ada_kimg, cfg.ada_interval, cfg.augment_p)
         self.step_idx = 0
         self.cur_nimg = 0
 
@@ -70,10 +73,11 @@ class Trainer:
         real, mask, lms = (self._to(t) for t in source.batch(pos, flips))
         z = self._to(torch.randn(cfg.batch, cfg.net.z_dim, generator=self.rng))
         autocast = torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+        aug = functools.partial(augment, p=self.ada.p) if self.ada.p > 0 else None
 
         self.D.requires_grad_(False)
         with autocast:
-            loss_g, fake, stats = generator_loss(self.G, self.D, real, mask, lms, z, cfg.l1_weight)
+            loss_g, fake, stats = generator_loss(self.G, self.D, real, mask, lms, z, cfg.l1_weight, aug)
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -82,12 +86,14 @@ class Trainer:
         do_r1 = cfg.r1_gamma > 0 and self.step_idx % cfg.r1_interval == 0
         with autocast:
             loss_d, d_stats = discriminator_loss(
-                self.D, real, fake.float(), mask, lms, cfg.r1_gamma if do_r1 else 0.0, float(cfg.r1_interval)
+                self.D, real, fake.float(), mask, lms, cfg.r1_gamma if do_r1 else 0.0, float(cfg.r1_interval), aug
             )
         self.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         self.opt_d.step()
         stats.update(d_stats)
+        stats["augment_p"] = torch.tensor(self.ada.p)  # the p this step used
+        self.ada.observe(d_stats["d_real_sign"], cfg.batch)
 
         self.cur_nimg += cfg.batch
         self.step_idx += 1
@@ -116,6 +122,7 @@ class Trainer:
             "cur_nimg": self.cur_nimg,
             "rng": self.rng.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "ada": self.ada.state_dict(),
             "config": json.dumps(self.cfg.to_dict()),
         }
 
@@ -128,6 +135,8 @@ class Trainer:
         self.step_idx, self.cur_nimg = int(sd["step"]), int(sd["cur_nimg"])
         self.rng.set_state(sd["rng"])
         torch.set_rng_state(sd["torch_rng"])
+        if "ada" in sd:  # checkpoints from before augmentation start at the configured p
+            self.ada.load_state_dict(sd["ada"])
 
     def save_checkpoint(self, path: Path) -> None:
         """Atomic: a crash mid-write leaves the previous checkpoint intact."""
@@ -141,7 +150,15 @@ class Trainer:
 
     def save_compact(self, path: Path) -> None:
         save_train_state(
-            path, self.G, self.D, self.G_ema, self.step_idx, self.cur_nimg, self.cfg.to_dict(), self.rng.get_state()
+            path,
+            self.G,
+            self.D,
+            self.G_ema,
+            self.step_idx,
+            self.cur_nimg,
+            self.cfg.to_dict(),
+            self.rng.get_state(),
+            {"augment_p": self.ada.p},
         )
 
     def load_compact(self, path: Path) -> None:
@@ -151,6 +168,8 @@ class Trainer:
         self.D.load_state_dict(sds["D"])
         self.G_ema.load_state_dict(sds["G_ema"])
         self.step_idx, self.cur_nimg = info["step"], info["cur_nimg"]
+        if "augment_p" in info:
+            self.ada.p = float(info["augment_p"])
         if "rng" in sds:
             self.rng.set_state(sds["rng"])  # type: ignore[arg-type]
 
@@ -184,7 +203,7 @@ def _write_png(img: np.ndarray, path: Path, scale: int = 2) -> None:
 def plot_log(
     rows: list[dict],
     path: Path,
-    keys: tuple[str, ...] = ("g_adv", "d_loss", "d_real", "d_fake", "d_real_sign", "r1", "img_s"),
+    keys: tuple[str, ...] = ("g_adv", "d_loss", "d_real", "d_fake", "d_real_sign", "augment_p", "r1", "img_s"),
 ) -> None:
     """Loss curves drawn with PIL (no matplotlib dependency): one panel per key, x = kimg, moving average."""
     keys = tuple(k for k in keys if any(k in r for r in rows))

@@ -102,14 +102,19 @@ def save_train_state(
     cur_nimg: int,
     config: dict,
     rng: torch.Tensor | None = None,
+    extra: dict[str, float] | None = None,
 ) -> None:
-    """Compact, resumable-from state for the repository: fp16 G, D, G_ema (optimizer moments are not kept)."""
+    """Compact, resumable-from state for the repository: fp16 G, D, G_ema (optimizer moments are not kept).
+
+    extra: numbers the run needs to go on where it stopped (the augmentation probability), stored as metadata."""
     tensors: dict[str, torch.Tensor] = {}
     for prefix, m in (("G.", G), ("D.", D), ("G_ema.", G_ema)):
         tensors.update({prefix + k: v for k, v in _half(m.state_dict()).items()})
     if rng is not None:
         tensors["rng"] = rng
     meta = {"step": str(step), "cur_nimg": str(cur_nimg), "config": json.dumps(config)}
+    if extra:
+        meta["extra"] = json.dumps(extra)
     _atomic_save(tensors, Path(path), meta)
 
 
@@ -132,4 +137,5 @@ def load_train_state(path: Path) -> tuple[dict[str, dict[str, torch.Tensor]], di
         "cur_nimg": int(meta.get("cur_nimg", 0)),
         "config": json.loads(meta.get("config", "{}")),
     }
+    info.update(json.loads(meta.get("extra", "{}")))
     return out, info
