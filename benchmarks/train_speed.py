@@ -1,59 +1,76 @@
-"""GAN training speed (images/s) of the default networks, per resolution, on synthetic batches.
+"""GAN training speed (images/s): the real Trainer on the prepared dataset, per resolution and batch size.
 
-    python benchmarks/train_speed.py [--resolutions 64,128] [--batch 32] [--threads 1] [--device cpu] [--steps 6]
+    python benchmarks/train_speed.py [--data datasets/faces] [--resolutions 64,128] [--batches 32] [--threads 1]
+                                     [--device cpu] [--steps 6] [--augment-p 0,0.3]
+    python benchmarks/train_speed.py --device cuda --batches 64,128 --steps 48   # a GPU: AMP, cache, cuDNN
     python benchmarks/train_speed.py --from-log runs/main/log.jsonl   # summarize a real run instead
 
-One step = G step (NS loss) + D step; lazy R1 (every 16 steps) is timed separately and amortized, as in training.
-Data loading is excluded (it is a few % of a step on CPU). On a shared machine the numbers are lower bounds.
+One step = G step (NS loss) + D step, data included, exactly as `deepanon train` runs it (on CUDA: bf16, channels-
+last, samples cached on the GPU). Lazy R1 (every 16 steps) is timed in its own block and amortized, as in training.
+On a shared machine the numbers are lower bounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 from results import markdown_table, write_section
 
-from deepanon.device import resolve_device
 from deepanon.gan.config import NetConfig, TrainConfig
-from deepanon.gan.loss import discriminator_loss, generator_loss
-from deepanon.gan.networks import Discriminator, Generator, num_params
+from deepanon.gan.networks import num_params
+from deepanon.gan.training_loop import Trainer
 
 
-def measure(res: int, batch: int, device: torch.device, steps: int) -> dict:
-    cfg = TrainConfig(net=NetConfig(resolution=res))
-    G, D = Generator(cfg.net).to(device), Discriminator(cfg.net).to(device)
-    opt_g = torch.optim.Adam(G.parameters(), cfg.g_lr, betas=cfg.betas)
-    opt_d = torch.optim.Adam(D.parameters(), cfg.d_lr, betas=cfg.betas)
-    x = torch.rand(batch, 3, res, res, device=device) * 2 - 1
-    m = torch.rand(batch, 1, res, res, device=device).round()
-    lm = torch.rand(batch, 5, res, res, device=device)
+def _block(tr: Trainer, steps: int) -> float:
+    """Seconds per step over `steps` consecutive steps (the GPU is waited for once, at the end)."""
+    sync = torch.cuda.synchronize if tr.cuda else (lambda: None)
+    sync()
+    t = time.perf_counter()
+    for _ in range(steps):
+        tr.step()
+    sync()
+    return (time.perf_counter() - t) / steps
 
-    def step(r1: bool) -> float:
-        t = time.perf_counter()
-        z = torch.randn(batch, cfg.net.z_dim, device=device)
-        D.requires_grad_(False)
-        loss_g, fake, _ = generator_loss(G, D, x, m, lm, z)
-        opt_g.zero_grad()
-        loss_g.backward()
-        opt_g.step()
-        D.requires_grad_(True)
-        loss_d, _ = discriminator_loss(D, x, fake, m, lm, cfg.r1_gamma if r1 else 0.0, cfg.r1_interval)
-        opt_d.zero_grad()
-        loss_d.backward()
-        opt_d.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - t
 
-    step(False)  # warm-up
-    plain = sorted(step(False) for _ in range(steps))[steps // 2]
-    r1 = step(True)
-    per_step = plain + (r1 - plain) / cfg.r1_interval
-    return {"res": res, "G": num_params(G), "D": num_params(D), "img_s": batch / per_step, "plain_s": plain, "r1_s": r1}
+def measure(data: str, res: int, batch: int, device: str, steps: int, augment_p: float, threads: int) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        cfg = TrainConfig(
+            data=data,
+            out=out,
+            net=NetConfig(resolution=res),
+            batch=batch,
+            device=device,
+            threads=threads,
+            state_path=None,
+            ada_target=0.0,  # p held fixed: its cost is what is measured
+            augment_p=augment_p,
+        )
+        tr = Trainer(cfg)
+        interval, gamma = cfg.r1_interval, cfg.r1_gamma
+        cfg.r1_gamma = 0.0
+        _block(tr, 20 if tr.cuda else 1)  # warm-up: cuDNN picks its kernels per shape
+        plain = _block(tr, steps)
+        cfg.r1_gamma, cfg.r1_interval = gamma, 1  # every step with R1
+        r1 = _block(tr, max(2, steps // 8))
+        cfg.r1_interval = interval
+        per_step = plain + (r1 - plain) / interval
+        peak = torch.cuda.max_memory_allocated() / 1e9 if tr.cuda else float("nan")
+        return {
+            "res": res,
+            "batch": batch,
+            "G": num_params(tr.G),
+            "D": num_params(tr.D),
+            "img_s": batch / per_step,
+            "plain_s": plain,
+            "r1_s": r1,
+            "device": tr.device.type,
+            "gpu_gb": peak,
+        }
 
 
 def from_log(path: str) -> tuple[str, str]:
@@ -93,11 +110,13 @@ def from_log(path: str) -> tuple[str, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="datasets/faces", help="dataset made by `deepanon prepare`")
     ap.add_argument("--resolutions", default="64,128")
-    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--batches", default="32", help="comma-separated batch sizes")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--augment-p", default="0", help="comma-separated fixed augmentation probabilities of D's inputs")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
     ap.add_argument("--from-log", help="summarize a run's log.jsonl instead of measuring")
     a = ap.parse_args()
@@ -107,33 +126,39 @@ def main() -> None:
         if not a.no_write:
             write_section(section, body)
         return
-    torch.set_num_threads(a.threads)
-    device = resolve_device(a.device)
-    rows = []
-    for res in (int(r) for r in a.resolutions.split(",")):
-        r = measure(res, a.batch, device, a.steps)
-        rows.append(
-            [
-                res,
-                f"{r['G'] / 1e6:.2f} M",
-                f"{r['D'] / 1e6:.2f} M",
-                a.batch,
-                f"{r['img_s']:.1f}",
-                f"{r['plain_s']:.2f}",
-                f"{r['r1_s']:.2f}",
-            ]
-        )
-        print(rows[-1], flush=True)
-    table = markdown_table(["resolution", "G params", "D params", "batch", "img/s", "s/step", "s/step with R1"], rows)
+    if not (Path(a.data) / "dataset.json").exists():
+        raise SystemExit(f"no dataset at {a.data}: make one with `deepanon prepare ... -o {a.data}` (or pass --data)")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    rows = []
+    device = a.device
+    for res in (int(r) for r in a.resolutions.split(",")):
+        for batch, p in ((int(b), float(p)) for b in a.batches.split(",") for p in a.augment_p.split(",")):
+            r = measure(a.data, res, batch, a.device, a.steps, p, a.threads)
+            device = r["device"]
+            rows.append(
+                [
+                    res,
+                    f"{r['G'] / 1e6:.2f} M",
+                    f"{r['D'] / 1e6:.2f} M",
+                    batch,
+                    p,
+                    f"{r['img_s']:.1f}",
+                    f"{r['plain_s']:.3f}",
+                    f"{r['r1_s']:.3f}",
+                    "-" if r["gpu_gb"] != r["gpu_gb"] else f"{r['gpu_gb']:.1f}",
+                ]
+            )
+            print(rows[-1], flush=True)
+    header = ["resolution", "G params", "D params", "batch", "augment p", "img/s", "s/step", "s/step with R1", "GPU GB"]
+    table = markdown_table(header, rows)
     body = (
-        f"## GAN training speed (benchmarks/train_speed.py)\n\n{device.type.upper()}, {a.threads} thread(s), "
-        f"default NetConfig, NS loss + lazy R1 (amortized), synthetic batches; load average at start "
-        f"{load:.1f}.\n\n{table}"
+        f"## GAN training speed (benchmarks/train_speed.py)\n\n{device.upper()}, {a.threads} thread(s), default "
+        f"NetConfig, the real Trainer on {a.data} (data included), NS loss + lazy R1 (amortized), D's inputs "
+        f"augmented with a fixed p; load average at start {load:.1f}.\n\n{table}"
     )
     print(table)
     if not a.no_write:
-        write_section(f"train_speed-{device.type}", body)
+        write_section(f"train_speed-{device}", body)
 
 
 if __name__ == "__main__":

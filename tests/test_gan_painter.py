@@ -101,3 +101,27 @@ def test_face_at_the_frame_edge(painter: GanPainter, frame: np.ndarray) -> None:
     assert changed_outside(frame, out, faces) == 0
     r = face_region(faces[0], frame.shape)
     assert (out[r.slices][r.alpha >= 1] != frame[r.slices][r.alpha >= 1]).any(axis=1).mean() > 0.5
+
+
+def test_generation_matches_the_plain_generator() -> None:
+    """The painter's memory layout (channels-last) is an implementation detail: same numbers as a plain forward."""
+    import copy
+
+    import torch
+
+    torch.manual_seed(3)
+    G = Generator(TINY).eval()
+    plain = copy.deepcopy(G)
+    p = GanPainter(generator=G, device="cpu", truncation=1.0, colour_match=False)
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 255, (3, 16, 16, 3), dtype=np.uint8)
+    masks = np.zeros((3, 16, 16), np.float32)
+    masks[:, 4:12, 4:12] = 1
+    lms = rng.random((3, 5, 16, 16), dtype=np.float32)
+    z = torch.randn(3, TINY.z_dim)
+    got = p._generate(crops, masks, lms, z)
+    with torch.no_grad():
+        x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1
+        ref = plain(x, torch.from_numpy(masks)[:, None], torch.from_numpy(lms), z, raw=True)
+    ref = ((ref.clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_allclose(got, ref, atol=1e-2)

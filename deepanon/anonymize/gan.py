@@ -67,7 +67,8 @@ class GanPainter:
 
         self.device = resolve_device(device)
         self.G = generator if generator is not None else load_generator(weights, self.device)
-        self.G = self.G.to(self.device).eval().requires_grad_(False)
+        # channels-last: oneDNN's convolutions run 1.4-1.6x faster in it on the CPU (benchmarks/gan_speed.py).
+        self.G = self.G.to(self.device, memory_format=torch.channels_last).eval().requires_grad_(False)
         self.half = (self.device.type == "cuda") if half is None else half
         if self.half:
             self.G = self.G.half()
@@ -138,8 +139,11 @@ class GanPainter:
     def _generate(self, crops: np.ndarray, masks: np.ndarray, lms: np.ndarray, z: torch.Tensor) -> np.ndarray:
         """Raw generator crops, (N, R, R, 3) float32 in 0..255."""
         dt = torch.float16 if self.half else torch.float32
-        x = torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).to(dt) / 127.5 - 1.0
-        m = torch.from_numpy(masks).to(self.device, dt)[:, None]
-        lm = torch.from_numpy(lms).to(self.device, dt)
+        cl = torch.channels_last
+        x = (torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).to(dt) / 127.5 - 1.0).contiguous(
+            memory_format=cl
+        )
+        m = torch.from_numpy(masks).to(self.device, dt)[:, None].contiguous(memory_format=cl)
+        lm = torch.from_numpy(lms).to(self.device, dt).contiguous(memory_format=cl)
         y = self.G(x, m, lm, z.to(self.device, dt), raw=True, w_avg=self.w_avg, psi=self.truncation)
         return ((y.float().clamp(-1, 1) + 1.0) * 127.5).permute(0, 2, 3, 1).cpu().numpy()

@@ -9,6 +9,10 @@ while [ "$(date +%s)" -lt "$until_s" ] && pgrep -f "deepanon.gan.commands train"
 done
 nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
 tail -n 30 /tmp/train.log
-cp /tmp/state.safetensors /tmp/state.safetensors.copy && split -b 15M /tmp/state.safetensors.copy "$OUT/state.part-"
+if [ -f /tmp/state.safetensors ]; then
+  cp /tmp/state.safetensors /tmp/state.safetensors.copy && split -b 15M /tmp/state.safetensors.copy "$OUT/state.part-"
+else
+  echo "no compact state yet: training stopped or has not reached its first one (the log above says which)"
+fi
 cp /tmp/run/samples/latest.png /tmp/run/losses.png /tmp/run/log.jsonl "$OUT/" 2>/dev/null
 ls -la "$OUT"

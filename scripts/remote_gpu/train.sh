@@ -9,7 +9,7 @@ export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 nvidia-smi -L
 python3 scripts/remote_gpu/unpack.py "${PACKED:-.gpudata}" /tmp/faces || exit 1
-python3 scripts/remote_gpu/probe.py /tmp/faces 2>&1 | tee "$OUT/probe.txt"
+python3 benchmarks/train_speed.py --data /tmp/faces --device cuda --resolutions 128 --batches 64,128 --steps 48 --no-write 2>&1 | tee "$OUT/probe.txt"
 resume=()
 [ -n "$RESUME" ] && resume=(--resume-from "$RESUME")
 setsid nohup python3 -m deepanon.gan.commands train --data /tmp/faces --out /tmp/run --batch "${BATCH:-128}" \
