@@ -45,7 +45,7 @@ def changed_outside(before: np.ndarray, after: np.ndarray, faces: list[Face]) ->
 
 
 def test_outside_pixels_bit_identical_and_faces_changed(painter: GanPainter, frame: np.ndarray) -> None:
-    faces = [face_at(60, 70, 50), face_at(170, 80, 40), face_at(220, 150, 12)]  # the last one is too small
+    faces = [face_at(60, 70, 50), face_at(170, 80, 40), face_at(220, 150, 8)]  # the last one is too small
     assert max(faces[2].width, faces[2].height) < MIN_GAN_FACE
     spent = painter.generate_seconds
     out = painter.paint([frame], [faces], [[1, 2, 3]])[0]
