@@ -1,11 +1,12 @@
-"""Where does identity leak? dlib "still the same person" per source, truncation psi and mask size, GAN only.
+"""Where does identity leak? dlib "still the same person" per source (UTKFace split by age), psi and mask size.
 
     python benchmarks/identity_probe.py [--per-source 80] [--configs 0.7:1.5,1.0:1.5,0.5:1.5,0.7:1.7]
 
 Held-out validation photos of LFW and UTKFace, spread over each split; the main face is found by dlib HOG
 (>= 48 px high), its descriptor taken at its own 5 landmarks on the original and on the anonymized image (as
 `deepanon evaluate` does). Faces are detected once; each config repaints them with seed i * 7 + j. Chance level
-per source: pairs of different originals.
+per group: pairs of different originals. UTKFace names start with the age: children under CHILD_AGE are a group
+of their own, since dlib's descriptor tells young children apart poorly.
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ from deepanon.gan.prepare import read_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("lfw-single", "utkface")
+CHILD_AGE = 13
+
+
+def group_of(source: str, path: Path) -> str:
+    if source != "utkface":
+        return source
+    age = int(path.name.split("_", 1)[0])
+    return f"utkface age < {CHILD_AGE}" if age < CHILD_AGE else f"utkface age >= {CHILD_AGE}"
 
 
 def main() -> None:
@@ -40,7 +49,7 @@ def main() -> None:
     torch.set_num_threads(1)
     dl = DlibFaces()
     anon = Anonymizer(method="gan", device="cpu", seed=0)
-    items = []  # (source, rgb, dlib shape, original descriptor, run-time faces)
+    items = []  # (group, rgb, dlib shape, original descriptor, run-time faces)
     for src in SOURCES:
         photos = validation_photos([a.data / src])
         # Spread over the whole split: UTKFace names start with the age, so the first N would all be small children.
@@ -53,14 +62,15 @@ def main() -> None:
             if box[3] - box[1] < IDENTITY_MIN_HEIGHT:
                 continue
             shape = dl.shape5(rgb, box)
-            items.append((src, rgb, shape, dl.descriptor(rgb, shape), anon.detect([rgb])[0]))
-    sources = np.array([it[0] for it in items])
+            items.append((group_of(src, p), rgb, shape, dl.descriptor(rgb, shape), anon.detect([rgb])[0]))
+    groups = np.array([it[0] for it in items])
+    names = sorted(set(groups))
     rows = []
-    for src in SOURCES:
-        d = np.stack([it[3] for it in items if it[0] == src])
+    for group in names:
+        d = np.stack([it[3] for it in items if it[0] == group])
         pairs = np.linalg.norm(d[:, None] - d[None], axis=-1)[np.triu_indices(len(d), 1)]
         rows.append(
-            [src, "chance (different originals)", "-", len(d), f"{100 * (pairs < SAME_PERSON_DISTANCE).mean():.1f} %"]
+            [group, "chance (different originals)", "-", len(d), f"{100 * (pairs < SAME_PERSON_DISTANCE).mean():.1f} %"]
         )
     for cfg in a.configs.split(","):
         psi, scale = (float(v) for v in cfg.split(":"))
@@ -70,19 +80,19 @@ def main() -> None:
             out = painter.paint_one(rgb, faces, [i * 7 + j for j in range(len(faces))])
             dist.append(float(np.linalg.norm(dl.descriptor(out, shape) - desc)))
         dist_a = np.array(dist)
-        for src in SOURCES:
-            d = dist_a[sources == src]
+        for group in names:
+            d = dist_a[groups == group]
             rows.append(
                 [
-                    src,
+                    group,
                     f"psi {psi}, mask {scale}",
                     f"{d.mean():.3f}",
                     len(d),
                     f"{100 * (d < SAME_PERSON_DISTANCE).mean():.1f} %",
                 ]
             )
-        print(rows[-2:], flush=True)
-    table = markdown_table(["source", "config", "mean distance", "faces", "still the same person"], rows)
+        print(rows[-len(names) :], flush=True)
+    table = markdown_table(["group", "config", "mean distance", "faces", "still the same person"], rows)
     body = (
         "## Identity probe: where dlib still sees the same person (benchmarks/identity_probe.py)\n\n"
         f"GAN only; {a.per_source} held-out photos per source (spread over the split), faces >= 48 px (dlib HOG). "

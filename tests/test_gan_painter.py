@@ -125,3 +125,37 @@ def test_generation_matches_the_plain_generator() -> None:
         ref = plain(x, torch.from_numpy(masks)[:, None], torch.from_numpy(lms), z, raw=True)
     ref = ((ref.clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(got, ref, atol=1e-2)
+
+
+def test_paint_history_blends_consecutive_frames_of_a_track() -> None:
+    from deepanon.anonymize.temporal import PaintHistory
+
+    h = PaintHistory(new_weight=0.5)
+    a, b = np.zeros((2, 2, 3), np.float32), np.full((2, 2, 3), 100.0, np.float32)
+    assert h.smooth(0, 7, a) is a  # first sight of track 7
+    np.testing.assert_array_equal(h.smooth(1, 7, b), 50.0)  # the frame after: averaged
+    assert h.smooth(1, None, b) is b  # no track (a still image): untouched
+    assert h.smooth(3, 7, b) is b  # a gap of a frame: starts afresh
+    h.end_frames(4)  # frames 0-3 done; track 7 was painted in frame 3, track 9 never
+    np.testing.assert_array_equal(h.smooth(4, 7, a), 50.0)
+    h.end_frames(2)  # frame 5 had no track 7: forgotten
+    assert h.smooth(6, 7, b) is b
+
+
+def test_history_steadies_a_track_across_calls(painter: GanPainter, frame: np.ndarray) -> None:
+    """Two consecutive frames of one track with different z: with a history the second lies between the two."""
+    from dataclasses import replace
+
+    from deepanon.anonymize.temporal import PaintHistory
+
+    f = replace(face_at(100, 80, 60), track_id=0)
+    first, second = painter.paint_one(frame, [f], [1]), painter.paint_one(frame, [f], [2])
+    h = PaintHistory(new_weight=0.5)
+    assert np.array_equal(painter.paint([frame], [[f]], [[1]], h)[0], first)  # nothing to blend with yet
+    steadied = painter.paint([frame], [[f]], [[2]], h)[0].astype(float)
+    apart = np.abs(first.astype(float) - second).mean()
+    assert apart > 1
+    assert np.abs(steadied - first).mean() < 0.75 * apart and np.abs(steadied - second).mean() < 0.75 * apart
+    # Both frames in one call give the same as one call each.
+    together = painter.paint([frame, frame], [[f], [f]], [[1], [2]], PaintHistory(new_weight=0.5))
+    np.testing.assert_allclose(together[1].astype(int), steadied.astype(int), atol=1)

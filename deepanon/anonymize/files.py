@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.anonymize.temporal import PaintHistory
 from deepanon.media.images import read_image, write_image
 from deepanon.media.video import VIDEO_EXTENSIONS, transcode_video
 from deepanon.track import Tracker
@@ -48,12 +49,12 @@ def anonymize_video_file(
 ) -> FileResult:
     """on_frames(frames_done_in_batch, faces_in_batch) is called after each batch, for progress bars."""
     result = FileResult(frames=0)
-    tracker = Tracker()
+    tracker, history = Tracker(), PaintHistory()
 
     def process(frames: list[np.ndarray]) -> list[np.ndarray]:
         start = result.frames or 0
         # one key for the whole video: with tracks, a person's seed is (video, track id)
-        out, faces = anon.anonymize_frames(frames, [rel] * len(frames), tracker)
+        out, faces = anon.anonymize_frames(frames, [rel] * len(frames), tracker, history)
         n_faces = sum(len(f) for f in faces)
         result.frames = start + len(frames)
         result.face_count += n_faces

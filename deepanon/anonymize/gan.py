@@ -16,6 +16,7 @@ import torch
 from deepanon.anonymize.align import alignment_matrix, crop, face_crop_mask, landmark_maps, transform_points, warp_back
 from deepanon.anonymize.filters import apply_filter
 from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, Region, blend, face_region
+from deepanon.anonymize.temporal import PaintHistory
 from deepanon.device import resolve_device
 from deepanon.types import Face
 
@@ -91,8 +92,11 @@ class GanPainter:
         frames: Sequence[np.ndarray],
         faces: Sequence[Sequence[Face]],
         seeds: Sequence[Sequence[int]] | None = None,
+        history: PaintHistory | None = None,
     ) -> list[np.ndarray]:
-        """New frames with every face replaced. seeds[i][j] fixes the identity of faces[i][j] (default: random)."""
+        """New frames with every face replaced. seeds[i][j] fixes the identity of faces[i][j] (default: random).
+
+        history: consecutive frames of one video; each track's painted face is averaged with its previous one."""
         if len(frames) != len(faces) or (seeds is not None and len(seeds) != len(faces)):
             raise ValueError("frames, faces and seeds must have one entry per frame")
         R = self.resolution
@@ -123,9 +127,11 @@ class GanPainter:
             t0 = time.perf_counter()
             painted = self._generate(crops, masks, lms, z)  # ends with .cpu(): on CUDA the time includes the work
             self.generate_seconds += time.perf_counter() - t0
-            for (i, _, _, M), region, p, c, m in zip(
+            for (i, face, _, M), region, p, c, m in zip(
                 part, regions[s : s + self.batch], painted, crops, masks, strict=True
             ):
+                if history is not None:
+                    p = history.smooth(history.frames_seen + i, face.track_id, p)
                 if self.colour_match:
                     p = color_match(p, c.astype(np.float32), m)
                 p8 = np.clip(np.rint(p), 0, 255).astype(np.uint8)
@@ -134,6 +140,8 @@ class GanPainter:
         for i, fs in enumerate(small):
             if fs:
                 out[i] = apply_filter(out[i], fs, "pixelate", self.mask_scale, self.feather)
+        if history is not None:
+            history.end_frames(len(frames))
         return out
 
     @torch.inference_mode()

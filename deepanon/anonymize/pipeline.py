@@ -12,6 +12,7 @@ import numpy as np
 from deepanon.anonymize.filters import FILTERS, apply_filter
 from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
 from deepanon.anonymize.seeds import derive_seed
+from deepanon.anonymize.temporal import PaintHistory
 from deepanon.detect import DetectorConfig, FaceDetector
 from deepanon.track import Tracker
 from deepanon.types import Face
@@ -94,12 +95,17 @@ class Anonymizer:
         return self.detector.detect_batch(frames)
 
     def replace_faces(
-        self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]], seeds: Sequence[Sequence[int]]
+        self,
+        frames: Sequence[np.ndarray],
+        faces: Sequence[Sequence[Face]],
+        seeds: Sequence[Sequence[int]],
+        history: PaintHistory | None = None,
     ) -> list[np.ndarray]:
-        """Anonymize the given faces (one list per frame); `seeds` give each face's new identity (GAN only)."""
+        """Anonymize the given faces (one list per frame); `seeds` give each face's new identity (GAN only);
+        `history` (video, GAN only) steadies each track's painted face over consecutive frames."""
         c = self.config
         if self.painter is not None:
-            return self.painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds])
+            return self.painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds], history)
         return [apply_filter(fr, fs, c.method, c.mask_scale, c.feather) for fr, fs in zip(frames, faces)]
 
     def face_seeds(self, key: str, faces: Sequence[Face]) -> list[int]:
@@ -115,14 +121,19 @@ class Anonymizer:
         ]
 
     def anonymize_frames(
-        self, frames: Sequence[np.ndarray], keys: Sequence[str], tracker: Tracker | None = None
+        self,
+        frames: Sequence[np.ndarray],
+        keys: Sequence[str],
+        tracker: Tracker | None = None,
+        history: PaintHistory | None = None,
     ) -> tuple[list[np.ndarray], list[list[Face]]]:
-        """Detect, (track, in frame order), and replace. With a tracker, seeds follow tracks, not frames."""
+        """Detect, (track, in frame order), and replace. With a tracker, seeds follow tracks, not frames; a video
+        passes its tracker and its PaintHistory with every batch of frames."""
         faces = self.detect(frames)
         if tracker is not None:
             faces = [tracker.update(fs) for fs in faces]
         seeds = [self.face_seeds(k, fs) for k, fs in zip(keys, faces)]
-        return self.replace_faces(frames, faces, seeds), faces
+        return self.replace_faces(frames, faces, seeds, history), faces
 
     def anonymize_image(self, rgb: np.ndarray, key: str = "image") -> tuple[np.ndarray, list[Face]]:
         """rgb: HxWx3 uint8. Returns the anonymized copy and the faces that were replaced."""

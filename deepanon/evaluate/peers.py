@@ -45,12 +45,14 @@ class DeepanonPeer:
         self.detector_key = "deepanon"
         self.anon = Anonymizer(method, device, seed=seed)
         self.tracker = None
+        self.history = None
         self.generate_seconds = 0.0
 
     def start_video(self) -> None:
+        from deepanon.anonymize.temporal import PaintHistory
         from deepanon.track import Tracker
 
-        self.tracker = Tracker()
+        self.tracker, self.history = Tracker(), PaintHistory()
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         faces = self.anon.detect(frames)
@@ -64,7 +66,7 @@ class DeepanonPeer:
         seeds = [self.anon.face_seeds(k, fs) for k, fs in zip(keys, faces)]
         painter = self.anon.painter
         before = painter.generate_seconds if painter is not None else 0.0
-        out = self.anon.replace_faces(frames, faces, seeds)
+        out = self.anon.replace_faces(frames, faces, seeds, self.history)
         self.generate_seconds = painter.generate_seconds - before if painter is not None else 0.0
         return out
 
