@@ -135,3 +135,15 @@ def test_stage_timer_adds_up() -> None:
         pass
     t.add("detect", 1.0)
     assert t.seconds["detect"] == 2.0 and t.per_item_ms(4)["detect"] == 500.0 and t.total >= 2.0
+
+
+def test_box_change_counts_only_inside_the_boxes() -> None:
+    from deepanon.evaluate.video_metrics import box_change
+
+    prev = np.zeros((20, 30, 3), np.uint8)
+    cur = prev.copy()
+    cur[:, 20:] = 50  # change outside the box
+    cur[2:4, 2:7] = 10  # change inside
+    total, count = box_change(prev, cur, np.array([[0, 0, 10, 10], [-5, -5, -1, -1]], np.float32))
+    assert count == 10 * 10 * 3  # the off-frame box adds nothing
+    assert total == 2 * 5 * 3 * 10

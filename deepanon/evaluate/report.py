@@ -72,12 +72,12 @@ def _stage_order(name: str) -> int:
 def video_tables(results: Sequence[VideoResult]) -> str:
     kept = markdown_table(
         ["method", "frames in/out", "fps in/out", "audio in/out", "covered %", "recall %", "holes",
-         "background MAD", "still same %", "id distance", "track within", "between tracks"],
+         "background MAD", "still same %", "id distance", "track within", "between tracks", "flicker"],
         [
             [r.method, f"{r.frames_in}/{r.frames_out}", f"{r.fps_in:.3g}/{r.fps_out:.3g}",
              f"{r.audio_in}/{r.audio_out}", fmt(r.coverage, True), fmt(r.recall, True), r.holes,
              fmt(r.background_mad), fmt(r.still_same, True), fmt(r.identity_distance), fmt(r.stability_within),
-             fmt(r.stability_between)]
+             fmt(r.stability_between), fmt(r.flicker)]
             for r in results
         ],
     )  # fmt: skip
@@ -190,6 +190,7 @@ VIDEO_CHARTS = (
     ("holes", "holes (frames)"),
     ("still_same", "faces still the same person (share)"),
     ("stability_within", "identity change within a track"),
+    ("flicker", "flicker in faces (anon / orig)"),
     ("background_mad", "background change (MAD)"),
     ("frames_per_s", "frames per second"),
 )

@@ -25,7 +25,13 @@ from deepanon.evaluate.matching import matched_gt
 from deepanon.evaluate.peers import Peer
 from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT, REFERENCE_MIN_SCORE
 from deepanon.evaluate.timing import StageTimer
-from deepanon.evaluate.video_metrics import count_holes, identity_stability, link_tracks, track_sequences
+from deepanon.evaluate.video_metrics import (
+    box_change,
+    count_holes,
+    identity_stability,
+    link_tracks,
+    track_sequences,
+)
 from deepanon.media.video import probe_video, transcode_video
 from deepanon.types import Face
 
@@ -134,6 +140,7 @@ class VideoResult:
     identity_distance: float = float("nan")
     stability_within: float = float("nan")
     stability_between: float = float("nan")
+    flicker: float = float("nan")  # frame-to-frame change inside the faces, anonymized / original
     frames_per_s: float = float("nan")  # wall clock of the whole transcode (+ shared detection time when reused)
     stage_ms: dict[str, float] = field(default_factory=dict)  # per frame
     sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
@@ -189,8 +196,12 @@ def evaluate_video_method(
     res.tracks = len({int(k) for ids in ref.track_ids for k in ids})
     cov, rec, mads = [], [], []
     same, emb, emb_ids = [], [], []
+    change_out = change_orig = 0.0
     for t, (orig, out) in enumerate(zip(ref.frames, outs)):
         boxes = ref.boxes[t]
+        if t > 0:
+            change_out += box_change(outs[t - 1], out, boxes)[0]
+            change_orig += box_change(ref.frames[t - 1], orig, boxes)[0]
         chosen = (
             np.array([f.box for f in found[t][0]], np.float32).reshape(-1, 4) if t < len(found) else np.zeros((0, 4))
         )
@@ -215,6 +226,7 @@ def evaluate_video_method(
     res.recall = float(flat_rec.mean()) if flat_rec.size else float("nan")
     res.holes = sum(count_holes(seq) for seq in track_sequences(ref.track_ids, cov).values())
     res.background_mad = float(np.mean(mads)) if mads else float("nan")
+    res.flicker = change_out / change_orig if change_orig > 0 else float("nan")
     if same:
         ident = identity_score(embedding_distances(np.stack([a for a, _ in same]), np.stack([b for _, b in same])))
         res.identity_faces, res.still_same, res.identity_distance = ident.faces, ident.still_same, ident.mean_distance

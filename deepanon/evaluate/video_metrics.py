@@ -1,4 +1,4 @@
-"""Video metrics on per-frame results: tracks of reference faces, holes in coverage, identity stability."""
+"""Video metrics on per-frame results: tracks of reference faces, holes in coverage, identity stability, flicker."""
 
 from __future__ import annotations
 
@@ -85,3 +85,21 @@ def identity_stability(embeddings: np.ndarray, track_ids: np.ndarray) -> Stabili
         len(within),
         int(between.size),
     )
+
+
+def box_change(prev: np.ndarray, cur: np.ndarray, boxes: np.ndarray) -> tuple[float, int]:
+    """(sum of |cur - prev| over the pixels and channels inside the boxes, number of values summed).
+
+    With the original frames this is the face's own motion; with the anonymized ones, motion plus any shimmer the
+    method adds. Their ratio (flicker) is 1 for a method as steady as the video itself.
+    """
+    h, w = cur.shape[:2]
+    total, count = 0.0, 0
+    for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4):
+        xa, ya, xb, yb = max(int(x0), 0), max(int(y0), 0), min(int(np.ceil(x1)), w), min(int(np.ceil(y1)), h)
+        if xb <= xa or yb <= ya:
+            continue
+        diff = np.abs(cur[ya:yb, xa:xb].astype(np.int16) - prev[ya:yb, xa:xb].astype(np.int16))
+        total += float(diff.sum())
+        count += diff.size
+    return total, count
