@@ -195,6 +195,22 @@ def test_balanced_sampling_draws_sources_equally(tmp_path: Path) -> None:
     pos, _ = ds.sample(4000, torch.Generator().manual_seed(0), flip=False)
     small = np.isin(ds.indices[pos], [10, 11]).mean()
     assert 0.45 < small < 0.55
+    weighted = FaceCrops(cfg.data, 16, "train", source_weights={"big": 3.0})  # small keeps weight 1
+    pos, _ = weighted.sample(4000, torch.Generator().manual_seed(0), flip=False)
+    assert 0.2 < np.isin(weighted.indices[pos], [10, 11]).mean() < 0.3
+    with pytest.raises(ValueError, match="lfw"):
+        FaceCrops(cfg.data, 16, "train", source_weights={"lfw": 2.0})
+
+
+def test_source_weights_option_parses() -> None:
+    import typer
+
+    from deepanon.gan.commands import parse_source_weights
+
+    assert parse_source_weights("lfw-single=3, utkface=0.5") == {"lfw-single": 3.0, "utkface": 0.5}
+    for bad in ("lfw-single", "lfw-single=x", "=2", "utkface=-1"):
+        with pytest.raises(typer.BadParameter):
+            parse_source_weights(bad)
 
 
 @pytest.mark.parametrize("resolution", [16, 32])  # 16: downsampled from the stored 32 (rounded to uint8)

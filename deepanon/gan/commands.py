@@ -59,6 +59,11 @@ def train_command(
         TrainConfig.ada_target,
         help="Adaptive augmentation of D's inputs: raise p while E[sign(D(real))] is above this (0 = off).",
     ),
+    source_weights: str | None = typer.Option(
+        None,
+        help="Share of each source folder in the batches, e.g. 'lfw-single=3,utkface=1' (default: equal shares). "
+        "Also applies to a resumed run.",
+    ),
     seed: int = typer.Option(0, help="Seed of weights, data order, flips and z."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: int | None = typer.Option(None, help="CPU threads for torch (1 on a shared machine)."),
@@ -113,9 +118,26 @@ def train_command(
             "state_every_s",
         )
         cfg = TrainConfig.from_dict({**saved.to_dict(), **{k: getattr(cfg, k) for k in keep}})
+    if source_weights:
+        cfg.source_weights = parse_source_weights(source_weights)
     trainer = train(cfg, resume=resume, resume_from=resume_from)
     if export:
         _export(trainer.G_ema, cfg, trainer.cur_nimg, trainer.step_idx, None)
+
+
+def parse_source_weights(text: str) -> dict[str, float]:
+    """'lfw-single=3,utkface=1' -> {'lfw-single': 3.0, 'utkface': 1.0}."""
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, sep, value = part.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not sep or not name.strip() or weight < 0:
+            raise typer.BadParameter(f"{part!r}: expected SOURCE=WEIGHT with a weight >= 0, e.g. lfw-single=3")
+        out[name.strip()] = weight
+    return out
 
 
 def _saved_config(out: Path, resume: bool, resume_from: Path | None) -> TrainConfig | None:

@@ -56,6 +56,7 @@ class TrainConfig:
     ema_rampup: float = 0.05  # EMA half-life <= this fraction of the images seen so far
     flip: bool = True
     balance_sources: bool = True  # draw each source folder equally often (see dataset.FaceCrops)
+    source_weights: dict[str, float] | None = None  # or: each source's share of the batches, e.g. {"lfw-single": 3}
     total_kimg: float = 10_000.0
     seed: int = 0
     device: str = "auto"

@@ -16,7 +16,14 @@ from deepanon.anonymize.masks import Ellipse
 class FaceCrops:
     """Memory-mapped crops; `batch(idx, flip)` -> image [-1, 1], mask [0, 1], landmark maps at `resolution`."""
 
-    def __init__(self, root: str | Path, resolution: int, split: str = "train", balance: bool = False) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        resolution: int,
+        split: str = "train",
+        balance: bool = False,
+        source_weights: dict[str, float] | None = None,
+    ) -> None:
         root = Path(root)
         self.meta = json.loads((root / "dataset.json").read_text())
         self.stored = int(self.meta["resolution"])
@@ -35,15 +42,21 @@ class FaceCrops:
         if len(self.indices) == 0:
             raise ValueError(f"{root}: no {split} samples")
         # balance=True: every source folder is drawn equally often (UTKFace has 4x more crops than LFW, but only
-        # LFW shows the context around the head).
+        # LFW shows the context around the head: UTKFace's tight 200-px chips fill ~13 % of a training crop and
+        # are all inside the mask). source_weights: a source's share is proportional to its weight (default 1).
         names_path = root / "names.txt"
         names = names_path.read_text().split("\n") if names_path.exists() else []
         # Source folder of every sample (the part of its name before the first '/').
         self.sources = np.array([names[i].split("/", 1)[0] if i < len(names) else "" for i in self.indices])
         self.weights: torch.Tensor | None = None
-        if balance:
+        if balance or source_weights:
+            share = source_weights or {}
+            unknown = set(share) - set(self.sources)
+            if unknown:
+                raise ValueError(f"source_weights name {sorted(unknown)}; the sources are {sorted(set(self.sources))}")
             counts = {s: (self.sources == s).sum() for s in set(self.sources)}
-            self.weights = torch.tensor([1.0 / counts[s] for s in self.sources], dtype=torch.float64)
+            w = [share.get(s, 1.0) / counts[s] for s in self.sources]
+            self.weights = torch.tensor(w, dtype=torch.float64)
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -46,7 +46,9 @@ class Trainer:
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest conv kernels
         self.amp = cfg.amp and self.cuda
         self.memory_format = torch.channels_last if (cfg.channels_last and self.cuda) else torch.contiguous_format
-        self.data = FaceCrops(cfg.data, cfg.net.resolution, "train", balance=cfg.balance_sources)
+        self.data = FaceCrops(
+            cfg.data, cfg.net.resolution, "train", balance=cfg.balance_sources, source_weights=cfg.source_weights
+        )
         # On a GPU the per-sample CPU work (masks, landmark maps) would starve it: precompute it all once.
         self.cache = DeviceCrops(self.data, self.device) if (cfg.device_cache and self.cuda) else None
         self.G = Generator(cfg.net).to(self.device, memory_format=self.memory_format)
