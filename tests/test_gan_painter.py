@@ -159,3 +159,15 @@ def test_history_steadies_a_track_across_calls(painter: GanPainter, frame: np.nd
     # Both frames in one call give the same as one call each.
     together = painter.paint([frame, frame], [[f], [f]], [[1], [2]], PaintHistory(new_weight=0.5))
     np.testing.assert_allclose(together[1].astype(int), steadied.astype(int), atol=1)
+
+
+def test_smooth_chroma_keeps_brightness_and_calms_colour_noise() -> None:
+    from deepanon.anonymize.gan import smooth_chroma
+
+    rng = np.random.default_rng(0)
+    rgb = rng.uniform(40, 215, (64, 64, 3)).astype(np.float32)
+    assert smooth_chroma(rgb, 0.0) is rgb
+    out = smooth_chroma(rgb, 3.0)
+    luma = lambda a: cv2.cvtColor(a.astype(np.float32), cv2.COLOR_RGB2YCrCb)  # noqa: E731
+    np.testing.assert_allclose(luma(out)[..., 0], luma(rgb)[..., 0], atol=0.02)
+    assert luma(out)[..., 1:].std() < 0.3 * luma(rgb)[..., 1:].std()

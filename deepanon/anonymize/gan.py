@@ -1,4 +1,5 @@
-"""GAN anonymizer: align every face -> generate a new one in one batch -> warp back -> colour-match -> blend.
+"""GAN anonymizer: align every face -> generate a new one in one batch -> smooth its chroma -> warp back ->
+colour-match -> blend.
 
 The region that changes is exactly masks.face_region (the feathered ellipse); every other pixel of the frame is
 returned bit-identical. Faces too small for the generator, or without landmarks, are pixelated instead.
@@ -10,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -30,6 +32,10 @@ MIN_GAN_FACE = 12
 TRUNCATION_PSI = 0.7
 # Limit on the standard-deviation correction of the colour match: it fixes casts, it must not flatten a face.
 STD_RATIO_RANGE = (0.8, 1.25)
+# The generator (2.8 M training images) leaves red/blue speckle on faces; the eye reads colour at a much lower
+# resolution than brightness (JPEG halves it), so the chroma of each painted crop is smoothed with this Gaussian
+# sigma (px at 128 px) and the brightness left sharp.
+CHROMA_SIGMA = 3.0
 
 
 def z_for_seed(seed: int, z_dim: int) -> torch.Tensor:
@@ -50,6 +56,15 @@ def color_match(painted: np.ndarray, original: np.ndarray, mask: np.ndarray) -> 
     return (painted - p.mean(0)) * ratio + o.mean(0)
 
 
+def smooth_chroma(rgb: np.ndarray, sigma: float) -> np.ndarray:
+    """rgb (H, W, 3) float in 0..255 with its chroma (YCrCb's Cr, Cb) Gaussian-smoothed; luma untouched."""
+    if sigma <= 0:
+        return rgb
+    ycc = cv2.cvtColor(np.clip(rgb, 0, 255).astype(np.float32), cv2.COLOR_RGB2YCrCb)
+    ycc[:, :, 1:] = cv2.GaussianBlur(ycc[:, :, 1:], (0, 0), sigma)
+    return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
+
+
 class GanPainter:
     """Paints new faces with the exported generator (weights/generator.safetensors)."""
 
@@ -64,6 +79,7 @@ class GanPainter:
         feather: float = DEFAULT_FEATHER,
         generator: torch.nn.Module | None = None,
         truncation: float = TRUNCATION_PSI,
+        chroma_sigma: float = CHROMA_SIGMA,
     ) -> None:
         from deepanon.gan.weights import load_generator
 
@@ -77,6 +93,7 @@ class GanPainter:
         self.truncation = truncation
         self.w_avg = self.G.mean_w() if truncation != 1.0 else None
         self.resolution = int(self.G.cfg.resolution)
+        self.chroma_sigma = chroma_sigma * self.resolution / 128
         self.z_dim = int(self.G.cfg.z_dim)
         self.batch = batch
         self.colour_match = colour_match
@@ -130,6 +147,7 @@ class GanPainter:
             for (i, face, _, M), region, p, c, m in zip(
                 part, regions[s : s + self.batch], painted, crops, masks, strict=True
             ):
+                p = smooth_chroma(p, self.chroma_sigma)
                 if history is not None:
                     p = history.smooth(history.frames_seen + i, face.track_id, p)
                 if self.colour_match:
