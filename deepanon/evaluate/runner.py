@@ -118,8 +118,8 @@ def run_evaluation(
         notes.append(
             "holes: frames t where a reference face is covered at t-1 and t+1 but not at t; track within / between: "
             "mean descriptor distance between samples of one track / of different tracks (anonymized output); "
-            "flicker: frame-to-frame change inside the reference faces, anonymized / original (1 = as steady as "
-            "the video; codec noise adds a little to every method)."
+            "flicker: frame-to-frame change inside the reference faces, anonymized / original (1 = as much as in "
+            "the video: a blur removes texture and lowers it, a mosaic's jumping blocks or a shimmering face raise it)."
         )
         notes.append("every method is encoded by deepanon's transcoder (H.264 CRF 18), so codec effects are equal.")
     else:
