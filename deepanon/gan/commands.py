@@ -57,7 +57,8 @@ def train_command(
     r1_gamma: float = typer.Option(TrainConfig.r1_gamma, help="R1 penalty weight on D (lazy, every 16 steps)."),
     ada_target: float = typer.Option(
         TrainConfig.ada_target,
-        help="Adaptive augmentation of D's inputs: raise p while E[sign(D(real))] is above this (0 = off).",
+        help="Adaptive augmentation of D's inputs: raise its probability p while the mean sign of D on real crops "
+        "is above this (0 = off).",
     ),
     source_weights: str | None = typer.Option(
         None,
