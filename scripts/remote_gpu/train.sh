@@ -2,6 +2,7 @@
 # On the GPU machine, from the repository root: unpack the data, probe the speed, start training in the background
 # (setsid: it outlives this command while the machine is held), then report until T seconds have passed.
 #   T=540 RESUME=weights/train_state.safetensors bash scripts/remote_gpu/train.sh
+# EXTRA holds more `deepanon train` options, e.g. EXTRA="--source-weights lfw-single=3,utkface=1".
 set -x
 T=${T:-540}
 start=$(date +%s)
@@ -14,5 +15,5 @@ resume=()
 [ -n "$RESUME" ] && resume=(--resume-from "$RESUME")
 setsid nohup python3 -m deepanon.gan.commands train --data /tmp/faces --out /tmp/run --batch "${BATCH:-128}" \
   --device cuda --state /tmp/state.safetensors --state-every-s 60 --sample-every 1000 --checkpoint-every 2000 \
-  --kimg 100000 "${resume[@]}" > /tmp/train.log 2>&1 < /dev/null &
+  --kimg 100000 "${resume[@]}" ${EXTRA:-} > /tmp/train.log 2>&1 < /dev/null &
 bash scripts/remote_gpu/report.sh $((start + T))
