@@ -140,6 +140,9 @@ def test_paint_history_blends_consecutive_frames_of_a_track() -> None:
     np.testing.assert_array_equal(h.smooth(4, 7, a), 50.0)
     h.end_frames(2)  # frame 5 had no track 7: forgotten
     assert h.smooth(6, 7, b) is b
+    for bad in (0.0, 1.5):  # 0 would freeze the first face forever; > 1 extrapolates
+        with pytest.raises(ValueError, match="new_weight"):
+            PaintHistory(new_weight=bad)
 
 
 def test_history_steadies_a_track_across_calls(painter: GanPainter, frame: np.ndarray) -> None:

@@ -29,7 +29,8 @@ def changed_mask(original: np.ndarray, anonymized: np.ndarray, tol: int = CHANGE
     return diff.max(axis=-1) > tol if diff.ndim == 3 else diff > tol
 
 
-def _clip_box(box: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+def clip_box(box: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Integer pixel bounds (x0, y0, x1, y1) of a float box, grown to whole pixels and clipped to the image."""
     h, w = shape[:2]
     x0, y0 = int(np.clip(np.floor(box[0]), 0, w)), int(np.clip(np.floor(box[1]), 0, h))
     x1, y1 = int(np.clip(np.ceil(box[2]), 0, w)), int(np.clip(np.ceil(box[3]), 0, h))
@@ -40,7 +41,7 @@ def changed_share(changed: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Per box (N, 4 x0 y0 x1 y1): the share of its pixels that changed (0 for a box off the image)."""
     out = np.zeros(len(boxes), np.float64)
     for i, box in enumerate(np.asarray(boxes, np.float64).reshape(-1, 4)):
-        x0, y0, x1, y1 = _clip_box(box, changed.shape)
+        x0, y0, x1, y1 = clip_box(box, changed.shape)
         if x1 > x0 and y1 > y0:
             out[i] = float(changed[y0:y1, x0:x1].mean())
     return out
@@ -62,7 +63,7 @@ def background_mask(shape: tuple[int, ...], boxes: np.ndarray, grow: float = BAC
     """HxW bool: pixels outside every box grown by `grow` (pass ground truth and detections together)."""
     mask = np.ones(shape[:2], bool)
     for box in grow_boxes(boxes, grow):
-        x0, y0, x1, y1 = _clip_box(box, shape)
+        x0, y0, x1, y1 = clip_box(box, shape)
         mask[y0:y1, x0:x1] = False
     return mask
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepanon.detect.tiling import box_iou
+from deepanon.evaluate.coverage import clip_box
 
 LINK_IOU = 0.3  # consecutive-frame boxes of one person overlap well above this at 25 fps
 
@@ -93,10 +94,9 @@ def box_change(prev: np.ndarray, cur: np.ndarray, boxes: np.ndarray) -> tuple[fl
     With the original frames this is the face's own motion; with the anonymized ones, motion plus any shimmer the
     method adds. Their ratio (flicker) is 1 for a method as steady as the video itself.
     """
-    h, w = cur.shape[:2]
     total, count = 0.0, 0
-    for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4):
-        xa, ya, xb, yb = max(int(x0), 0), max(int(y0), 0), min(int(np.ceil(x1)), w), min(int(np.ceil(y1)), h)
+    for box in np.asarray(boxes, np.float64).reshape(-1, 4):
+        xa, ya, xb, yb = clip_box(box, cur.shape)
         if xb <= xa or yb <= ya:
             continue
         diff = np.abs(cur[ya:yb, xa:xb].astype(np.int16) - prev[ya:yb, xa:xb].astype(np.int16))
