@@ -6,7 +6,7 @@ import argparse
 import time
 from pathlib import Path
 
-from results import write_section
+from results import publish
 
 from deepanon.evaluate.peers import DEFAULT_METHODS
 from deepanon.evaluate.runner import EvalOptions, run_evaluation
@@ -36,6 +36,4 @@ def run(section: str, title: str, args: argparse.Namespace) -> None:
     text = report.read_text().split("\n", 1)[1].strip()  # drop the report's own title
     text = text.replace("\nPictures:", f"\nPictures (in {args.out}):")
     body = f"## {title}\n\nWhole run {minutes:.1f} min.\n\n{text}"
-    print(body)
-    if not args.no_write:
-        write_section(section, body)
+    publish(section, body, not args.no_write)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import cv2
 import torch
-from results import markdown_table, write_section
+from results import markdown_table, publish, write_section
 
 from deepanon.anonymize.gan import TRUNCATION_PSI, GanPainter
 from deepanon.anonymize.pipeline import Anonymizer
@@ -66,9 +66,7 @@ def sweep(sources: list[Path], judge: FaceDetector, psis: list[float], no_write:
         f"First 50 held-out photos of each of {', '.join(SOURCES)}, seed 0. psi 1 = no truncation; the default is "
         f"{TRUNCATION_PSI}.\n\n{table}"
     )
-    print(table)
-    if not no_write:
-        write_section("gan_refind-truncation", body)
+    publish("gan_refind-truncation", body, not no_write, shown=table)
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import os
 import time
 
 import torch
-from results import markdown_table, write_section
+from results import markdown_table, publish
 
 from deepanon.device import resolve_device
 from deepanon.gan.weights import load_generator
@@ -88,9 +88,7 @@ def main() -> None:
         f"({G.cfg.resolution} px, {dtype}), {a.threads} thread(s), median of {a.reps} runs, network only; load "
         f"average at start {load:.1f}. The painter uses channels-last.\n\n{table}"
     )
-    print(table)
-    if not a.no_write:
-        write_section(f"gan_speed-{device.type}", body)
+    publish(f"gan_speed-{device.type}", body, not a.no_write, shown=table)
 
 
 if __name__ == "__main__":

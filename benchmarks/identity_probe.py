@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from results import markdown_table, write_section
+from results import markdown_table, publish
 
 from deepanon.anonymize.gan import GanPainter
 from deepanon.anonymize.pipeline import Anonymizer
@@ -98,9 +98,7 @@ def main() -> None:
         f"GAN only; {a.per_source} held-out photos per source (spread over the split), faces >= 48 px (dlib HOG). "
         "Default: psi 0.7, mask 1.5.\n\n" + table
     )
-    print(table)
-    if not a.no_write:
-        write_section("identity_probe", body)
+    publish("identity_probe", body, not a.no_write, shown=table)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,13 @@ def write_section(name: str, body: str, path: Path = RESULTS) -> None:
     path.write_text(text)
 
 
+def publish(name: str, body: str, write: bool = True, shown: str | None = None, path: Path = RESULTS) -> None:
+    """Print `shown` (default: the body) and, unless the user asked for print only, write the section."""
+    print(body if shown is None else shown)
+    if write:
+        write_section(name, body, path)
+
+
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

