@@ -108,7 +108,7 @@ def anonymize(
     ),
     small_face_threshold: float = typer.Option(
         _DET.small_face_threshold,
-        "--small-face-threshold",
+        "--small-threshold",
         min=0.0,
         max=1.0,
         help=f"CenterFace score above which a face under {_DET.small_face} px is anonymized: small faces score "

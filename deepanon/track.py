@@ -2,16 +2,21 @@
 
 A track missed by the detector is held at its predicted place for a few frames, so one missed
 frame never lets a real face through; boxes are smoothed so the mask does not jitter, but never
-shrunk below what the detector saw in that frame.
+shrunk below what the detector saw in that frame. Faces are often found a few frames late (entering
+the picture, turning, coming into focus): `Lookback` holds the last frames back so that a new track
+also covers the frames just before its first detection.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Generic, TypeVar
 
 import numpy as np
 
-from deepanon.detect.tiling import box_iou
+from deepanon.detect.tiling import MERGE_CONTAINMENT, MERGE_IOU, box_iou, intersection_over_smaller
 from deepanon.types import Face
 
 
@@ -21,6 +26,10 @@ class TrackerConfig:
     hold_frames: int = 8  # frames a lost track is still anonymized at its predicted place
     smooth: float = 0.6  # weight of the new detection in the running average (1.0: no smoothing)
     hold_growth: float = 0.05  # a held box grows by this fraction per missed frame (it is less certain)
+    # A face does not shrink to a third between two frames; a weak, small detection matched to a big track (a face
+    # half out of the picture) must not collapse the box that still covers the rest of it.
+    max_shrink: float = 0.1  # the tracked box's width and height lose at most this fraction per frame
+    lookback_frames: int = 8  # frames before a track's first detection that it covers too (video is delayed this much)
 
 
 @dataclass
@@ -29,21 +38,38 @@ class _Track:
     box: np.ndarray  # smoothed (4,)
     landmarks: np.ndarray | None
     score: float
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
+    # Motion of the box centre per frame. Only the centre is extrapolated: extrapolating the four edges apart
+    # lets a box that shrank once shrink on through the held frames, invert, and uncover the face.
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
     missing: int = 0
 
     def predicted(self) -> np.ndarray:
-        return self.box + self.velocity
+        return self.box + np.tile(self.velocity, 2)
 
 
 def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])], np.float32)
 
 
+def _centre(box: np.ndarray) -> np.ndarray:
+    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
+
+
+def _resize(box: np.ndarray, width: float, height: float) -> np.ndarray:
+    cx, cy = _centre(box)
+    return np.array([cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2], np.float32)
+
+
 def _grow(box: np.ndarray, factor: float) -> np.ndarray:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    hw, hh = (box[2] - box[0]) / 2 * factor, (box[3] - box[1]) / 2 * factor
-    return np.array([cx - hw, cy - hh, cx + hw, cy + hh], np.float32)
+    return _resize(box, (box[2] - box[0]) * factor, (box[3] - box[1]) * factor)
+
+
+def _shrink_at_most(new: np.ndarray, old: np.ndarray, fraction: float) -> np.ndarray:
+    """new, widened / heightened about its centre where it lost more than `fraction` of old's size."""
+    keep = 1.0 - fraction
+    width = max(new[2] - new[0], keep * (old[2] - old[0]))
+    height = max(new[3] - new[1], keep * (old[3] - old[1]))
+    return _resize(new, width, height)
 
 
 class Tracker:
@@ -64,8 +90,8 @@ class Tracker:
         for ti, di in matches:
             track, face = self._tracks[ti], faces[di]
             det = dets[di]
-            new_box = c.smooth * det + (1 - c.smooth) * track.predicted()
-            track.velocity = 0.5 * track.velocity + 0.5 * (new_box - track.box)
+            new_box = _shrink_at_most(c.smooth * det + (1 - c.smooth) * track.predicted(), track.box, c.max_shrink)
+            track.velocity = 0.5 * track.velocity + 0.5 * (_centre(new_box) - _centre(track.box))
             track.box = new_box
             if face.landmarks is not None:
                 track.landmarks = (
@@ -89,9 +115,7 @@ class Tracker:
             track.box = track.predicted()
             track.velocity *= 0.5  # do not fly off on a stale velocity
             if track.landmarks is not None:
-                track.landmarks = track.landmarks + np.array(
-                    [(shift[0] + shift[2]) / 2, (shift[1] + shift[3]) / 2], np.float32
-                )
+                track.landmarks = track.landmarks + shift
             held = _grow(track.box, 1.0 + c.hold_growth * track.missing)
             out.append(Face(tuple(map(float, held)), track.score, track.landmarks, track.id))
             kept.append(track)
@@ -123,3 +147,84 @@ class Tracker:
             score[ti, :] = 0
             score[:, di] = 0
         return pairs
+
+
+def lookback_faces(
+    faces: list[Face], later: Sequence[list[Face]], growth: float, reach: int | None = None
+) -> list[Face]:
+    """`faces` of one frame plus, for each track first seen in later[i] (the frame i + 1 after it; i < reach), its
+    box carried back i + 1 frames: both where it was first seen and where its first motion (later[i] to
+    later[i + 1]) points back to, grown by `growth` per frame (the further back, the less certain)."""
+    present = {f.track_id for f in faces}
+    out = list(faces)
+    for i, frame in enumerate(later[:reach]):
+        for face in frame:
+            if face.track_id is None or face.track_id in present:
+                continue
+            present.add(face.track_id)
+            k = i + 1
+            box = np.array(face.box, np.float32)
+            nxt = next((f for f in later[i + 1] if f.track_id == face.track_id), None) if i + 1 < len(later) else None
+            shift = np.zeros(2, np.float32)
+            if nxt is not None:  # motion per frame at the track's birth, carried back k frames
+                shift = -k * (_centre(np.array(nxt.box, np.float32)) - _centre(box))
+                # at most one face size: a jumpy first detection must not smear the box across the frame
+                shift *= min(1.0, max(face.width, face.height) / max(float(np.hypot(*shift)), 1e-6))
+            back = _grow(_union(box, box + np.tile(shift, 2)), 1.0 + growth * k)
+            lm = None if face.landmarks is None else (face.landmarks + shift).astype(np.float32)
+            _add_or_join(out, Face(tuple(map(float, back)), face.score, lm, face.track_id))
+    return out
+
+
+def _add_or_join(faces: list[Face], new: Face) -> None:
+    """Append `new`, or, where it is the same person as a face already there (a track that broke in two: the old
+    one held, the new one carried back), grow that face's box over it instead: one face painted, not two."""
+    if faces:
+        boxes = np.array([f.box for f in faces], np.float32)
+        nb = np.array([new.box], np.float32)
+        same = (box_iou(boxes, nb)[:, 0] >= MERGE_IOU) | (
+            intersection_over_smaller(boxes, nb)[:, 0] >= MERGE_CONTAINMENT
+        )
+        if same.any():
+            i = int(np.argmax(same))
+            grown = _union(np.array(faces[i].box, np.float32), nb[0])
+            faces[i] = replace(faces[i], box=tuple(map(float, grown)))
+            return
+    faces.append(new)
+
+
+T = TypeVar("T")
+
+
+class Lookback(Generic[T]):
+    """Delays a video's tracked frames by `frames` + 1 so each can take in tracks that start just after it.
+
+    >>> lb = Lookback(8)
+    >>> ready = lb.push(frame, faces)  # [(frame, faces)] of the frame 9 back, once 9 are held
+    >>> ready += lb.flush()            # at the end of the video: the rest
+    """
+
+    def __init__(self, frames: int = TrackerConfig.lookback_frames, growth: float = TrackerConfig.hold_growth) -> None:
+        self.frames, self.growth = frames, growth
+        self._held: deque[tuple[T, list[Face]]] = deque()
+
+    def push(self, item: T, faces: list[Face]) -> list[tuple[T, list[Face]]]:
+        self._held.append((item, faces))
+        return self._release(keep=self.frames + 1)  # + 1: a track born `frames` later needs its second frame
+
+    def flush(self) -> list[tuple[T, list[Face]]]:
+        return self._release(keep=0)
+
+    def _release(self, keep: int) -> list[tuple[T, list[Face]]]:
+        out = []
+        while len(self._held) > keep:
+            item, faces = self._held.popleft()
+            out.append((item, lookback_faces(faces, [fs for _, fs in self._held], self.growth, self.frames)))
+        return out
+
+
+def fill_backward(tracked: Sequence[list[Face]], frames: int = TrackerConfig.lookback_frames) -> list[list[Face]]:
+    """Lookback over a whole video's tracked faces at once."""
+    lb: Lookback[int] = Lookback(frames)
+    out = [fs for i, f in enumerate(tracked) for _, fs in lb.push(i, f)]
+    return out + [fs for _, fs in lb.flush()]

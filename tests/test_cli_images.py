@@ -116,7 +116,7 @@ def test_help_explains_every_flag():
         "--output",
         "--method",
         "--threshold",
-        "--small-face-threshold",
+        "--small-threshold",
         "--min-face",
         "--mask-scale",
         "--device",

@@ -98,6 +98,22 @@ def test_detector_miss_in_one_frame_leaves_no_hole(clip, tmp_path):
     assert_every_face_covered(clip, dst, 24)
 
 
+def test_faces_found_late_are_covered_before_too(clip, tmp_path):
+    anon = Anonymizer(method="pixelate")
+    real_detect = anon.detector.detect_batch
+    calls = {"frame": 0}
+
+    def late(frames):  # the detector finds nobody before frame 6 (faces entering, turning, coming into focus)
+        out = [fs if calls["frame"] + i >= 6 else [] for i, fs in enumerate(real_detect(frames))]
+        calls["frame"] += len(frames)
+        return out
+
+    anon.detector.detect_batch = late
+    dst = tmp_path / "o.mp4"
+    assert anon.anonymize_path(clip, dst).frames == 24
+    assert_every_face_covered(clip, dst, 24)
+
+
 def test_other_containers_and_rotation(tmp_path):
     src = make_test_video(tmp_path / "r.mov", frame, n_frames=6, fps=25, rotation=90, audio=1)
     res = CliRunner().invoke(app, ["anonymize", str(src), "-o", str(tmp_path / "o"), "-m", "blur", "-q"])

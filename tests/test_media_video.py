@@ -159,6 +159,36 @@ def test_failure_inside_process_leaves_no_output(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "out.mp4").exists()
 
 
+def test_process_may_hold_frames_back_and_return_them_late(tmp_path: Path) -> None:
+    src = make_test_video(tmp_path / "in.mp4", _scene(), n_frames=11)
+    held: list[np.ndarray] = []
+
+    def lagging(frames: list[np.ndarray]) -> list[np.ndarray]:  # 5 frames late, like the video lookback
+        held.extend(frames)
+        n = len(held) - 5 if frames else len(held)
+        out = held[:n]
+        del held[:n]
+        return out
+
+    progress: list[int] = []
+    opts = {**FAST, "batch_size": 3}
+    info = transcode_video(src, tmp_path / "out.mp4", lagging, on_frames=progress.append, **opts)
+    frames, pts, _ = _decoded(tmp_path / "out.mp4")
+    _, pts_in, _ = _decoded(src)
+    assert info.frame_count == 11 and len(frames) == 11 and pts == pts_in
+    brightness = [float(f[-10:, -10:].mean()) for f in frames]  # the scene brightens 3 levels a frame
+    assert all(b > a for a, b in zip(brightness, brightness[1:]))  # each frame at its own place
+    assert progress[-1] == 11 and progress == sorted(set(progress))
+    assert np.array_equal(held, [])
+
+
+def test_process_that_keeps_frames_is_an_error_with_no_output(tmp_path: Path) -> None:
+    src = make_test_video(tmp_path / "in.mp4", _scene(), n_frames=6)
+    with pytest.raises(ValueError, match="kept"):
+        transcode_video(src, tmp_path / "out" / "out.mp4", lambda f: f[:1], **FAST)
+    assert not (tmp_path / "out" / "out.mp4").exists()
+
+
 def test_extensions() -> None:
     assert is_video_path("a/B.MP4") and is_video_path("x.webm") and not is_video_path("x.jpg")
 

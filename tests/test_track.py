@@ -1,6 +1,6 @@
 import numpy as np
 
-from deepanon.track import Tracker, TrackerConfig
+from deepanon.track import Lookback, Tracker, TrackerConfig, fill_backward, lookback_faces
 from deepanon.types import Face
 
 
@@ -18,6 +18,12 @@ def contains(outer: tuple, inner: tuple) -> bool:
         and outer[2] >= inner[2] - 1e-3
         and outer[3] >= inner[3] - 1e-3
     )
+
+
+def share_inside(inner: tuple, outer: tuple) -> float:
+    w = max(0.0, min(inner[2], outer[2]) - max(inner[0], outer[0]))
+    h = max(0.0, min(inner[3], outer[3]) - max(inner[1], outer[1]))
+    return w * h / ((inner[2] - inner[0]) * (inner[3] - inner[1]))
 
 
 def test_ids_are_stable_for_moving_faces_and_boxes_cover_detections():
@@ -78,3 +84,77 @@ def test_smoothing_reduces_jitter():
         raw.append(d.landmarks[0])
         smooth.append(out[0].landmarks[0])
     assert np.std(np.diff(np.array(smooth), axis=0)) < 0.8 * np.std(np.diff(np.array(raw), axis=0))
+
+
+def test_a_small_weak_detection_does_not_collapse_a_big_face_and_held_boxes_never_invert():
+    # A 200-px face half leaves the picture: the detector sees a 40-px sliver of it, then nothing.
+    tr = Tracker()
+    for _ in range(5):
+        tr.update([face(100, 100, s=200)])
+    (sliver,) = tr.update([face(110, 110, s=40, score=0.3)])
+    assert sliver.width >= 0.9 * 200 - 1e-3 and sliver.height >= 0.9 * 200 - 1e-3
+    last = sliver.width
+    for _ in range(TrackerConfig().hold_frames):
+        (held,) = tr.update([])
+        assert held.width >= last - 1e-3 and held.height > 0  # held boxes only grow
+        last = held.width
+
+
+def test_shrinking_face_shrinks_gradually():
+    tr = Tracker(TrackerConfig(smooth=1.0))
+    widths = [tr.update([face(100, 100, s=s)])[0].width for s in (200, 200, 100, 100, 100, 100, 100, 100, 100)]
+    assert all(b >= 0.9 * a - 1e-3 for a, b in zip(widths, widths[1:]))
+    assert widths[-1] < 110  # and still follows the face down to its real size
+
+
+def test_lookback_covers_the_frames_before_a_face_was_first_found():
+    # Detected from frame 12 on, walking right 6 px per frame: it was there, unseen, before.
+    tr, lb = Tracker(), Lookback(8)
+    truth = {t: face(100 + 6 * t, 100) for t in range(20)}
+    released = []
+    for t in range(20):
+        released += lb.push(t, tr.update([truth[t]] if t >= 12 else []))
+    released += lb.flush()
+    assert [t for t, _ in released] == list(range(20))  # every frame, in order, once
+    for t, faces in released:
+        if t < 12 - 8:
+            assert faces == []
+        else:
+            assert len(faces) == 1 and faces[0].track_id == 0
+            # where the face really was: (nearly) all of it, and the mask reaches 1.5x beyond the box
+            assert share_inside(truth[t].box, faces[0].box) > 0.95, t
+
+
+def test_lookback_adds_nothing_to_frames_where_the_track_is_and_matches_the_whole_video_version():
+    tr = Tracker()
+    tracked = [tr.update([face(50, 50)] + ([face(300, 80)] if t >= 5 else [])) for t in range(15)]
+    lb = Lookback(4)
+    streamed = [fs for t, f in enumerate(tracked) for _, fs in lb.push(t, f)] + [fs for _, fs in lb.flush()]
+    assert [[(f.track_id, f.box) for f in fs] for fs in streamed] == [
+        [(f.track_id, f.box) for f in fs] for fs in fill_backward(tracked, 4)
+    ]
+    assert [len(fs) for fs in streamed] == [1] + [2] * 14  # frames 1-4 gain the second face, frame 0 does not
+    assert all(len({f.track_id for f in fs}) == len(fs) for fs in streamed)  # no track twice in a frame
+
+
+def test_lookback_shift_is_bounded_by_the_face_size():
+    first, second = face(300, 100), face(380, 100)  # a jumpy birth: 80 px in one frame
+    first = Face(first.box, first.score, first.landmarks, 7)
+    second = Face(second.box, second.score, second.landmarks, 7)
+    (back,) = lookback_faces([], [[]] * 4 + [[first], [second]], growth=0.0)
+    assert back.width <= 2 * first.width + 1e-3  # the first box joined with one at most one face size away
+    assert contains(back.box, first.box)
+
+
+def test_lookback_joins_a_broken_track_instead_of_painting_the_person_twice():
+    def tracked(x: float, tid: int) -> Face:
+        f = face(x, 100)
+        return Face(f.box, f.score, f.landmarks, tid)
+
+    # track 0 until frame 5; the same person comes back as track 1 from frame 6 (the tracker lost the match)
+    frames = [[tracked(100, 0)] for _ in range(6)] + [[tracked(104, 1)] for _ in range(6)]
+    filled = fill_backward(frames, 4)
+    for t in range(2, 6):
+        (only,) = filled[t]
+        assert only.track_id == 0 and contains(only.box, tracked(104, 1).box)
+    assert [len(fs) for fs in filled] == [1] * 12

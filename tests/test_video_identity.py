@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from deepanon import Anonymizer
+from deepanon.anonymize.pipeline import VideoState
 from deepanon.cli import app
 from deepanon.media.video import make_test_video
-from deepanon.track import Tracker
 from tests.test_cli_video import face_boxes, frame
 
 N = 10
@@ -23,13 +23,14 @@ def anon():
 
 
 def run(anon: Anonymizer) -> tuple[list[np.ndarray], list]:
-    tracker = Tracker()
+    video = VideoState()
     frames = [frame(t) for t in range(N)]
     out, faces = [], []
-    for start in range(0, N, 4):  # batches, as the video path feeds them
-        o, f = anon.anonymize_frames(frames[start : start + 4], ["clip.mp4"] * len(frames[start : start + 4]), tracker)
+    for start in [*range(0, N, 4), N]:  # batches, as the video path feeds them, and [] at the end
+        o, f = anon.anonymize_video_frames(frames[start : start + 4], "clip.mp4", video)
         out += o
         faces += f
+    assert len(out) == N
     return out, faces
 
 

@@ -8,11 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deepanon.anonymize.pipeline import Anonymizer
-from deepanon.anonymize.temporal import PaintHistory
+from deepanon.anonymize.pipeline import Anonymizer, VideoState
 from deepanon.media.images import read_image, write_image
 from deepanon.media.video import VIDEO_EXTENSIONS, transcode_video
-from deepanon.track import Tracker
 from deepanon.types import Face
 
 
@@ -49,17 +47,15 @@ def anonymize_video_file(
 ) -> FileResult:
     """on_frames(frames_done_in_batch, faces_in_batch) is called after each batch, for progress bars."""
     result = FileResult(frames=0)
-    tracker, history = Tracker(), PaintHistory()
+    video = VideoState()
 
     def process(frames: list[np.ndarray]) -> list[np.ndarray]:
-        start = result.frames or 0
-        # one key for the whole video: with tracks, a person's seed is (video, track id)
-        out, faces = anon.anonymize_frames(frames, [rel] * len(frames), tracker, history)
+        out, faces = anon.anonymize_video_frames(frames, rel, video)
         n_faces = sum(len(f) for f in faces)
-        result.frames = start + len(frames)
+        result.frames = (result.frames or 0) + len(out)
         result.face_count += n_faces
-        if on_frames is not None:
-            on_frames(len(frames), n_faces)
+        if on_frames is not None and out:
+            on_frames(len(out), n_faces)
         return out
 
     info = transcode_video(

@@ -1,4 +1,5 @@
-"""The Anonymizer: frames in, anonymized frames and the faces found out (detect -> mask & generate -> blend)."""
+"""The Anonymizer: frames in, anonymized frames and the faces found out (detect -> (track) -> mask & generate ->
+blend)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
 from deepanon.anonymize.seeds import derive_seed
 from deepanon.anonymize.temporal import PaintHistory
 from deepanon.detect import DetectorConfig, FaceDetector
-from deepanon.track import Tracker
+from deepanon.track import Lookback, Tracker
 from deepanon.types import Face
 
 if TYPE_CHECKING:  # files.py imports this module
@@ -38,6 +39,16 @@ class AnonymizerConfig:
             raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
         if self.mask_scale < 1.0:
             raise ValueError("mask_scale must be at least 1.0 (the whole face box)")
+
+
+@dataclass
+class VideoState:
+    """What one video carries from batch to batch: its tracks, the frames held back for the lookback (a track
+    also covers the frames just before its first detection) and each track's last painted face."""
+
+    tracker: Tracker = field(default_factory=Tracker)
+    lookback: Lookback[np.ndarray] = field(default_factory=Lookback)
+    history: PaintHistory = field(default_factory=PaintHistory)
 
 
 class Anonymizer:
@@ -124,19 +135,41 @@ class Anonymizer:
         ]
 
     def anonymize_frames(
-        self,
-        frames: Sequence[np.ndarray],
-        keys: Sequence[str],
-        tracker: Tracker | None = None,
-        history: PaintHistory | None = None,
+        self, frames: Sequence[np.ndarray], keys: Sequence[str]
     ) -> tuple[list[np.ndarray], list[list[Face]]]:
-        """Detect, (track, in frame order), and replace. With a tracker, seeds follow tracks, not frames; a video
-        passes its tracker and its PaintHistory with every batch of frames."""
+        """Independent images: detect and replace; keys[i] seeds frame i's new faces."""
         faces = self.detect(frames)
-        if tracker is not None:
-            faces = [tracker.update(fs) for fs in faces]
         seeds = [self.face_seeds(k, fs) for k, fs in zip(keys, faces)]
-        return self.replace_faces(frames, faces, seeds, history), faces
+        return self.replace_faces(frames, faces, seeds), faces
+
+    def track(self, faces: Sequence[list[Face]], video: VideoState) -> list[list[Face]]:
+        """Consecutive frames' faces (in order) onto the video's tracks: stable ids, smoothed boxes, no holes."""
+        return [video.tracker.update(fs) for fs in faces]
+
+    def replace_video(
+        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], key: str, video: VideoState
+    ) -> tuple[list[np.ndarray], list[list[Face]]]:
+        """Replace the tracked faces of a video's frames, `video.lookback.frames` + 1 frames late: returns the oldest
+        frames held back (and their faces, lookback included); called with no frames, all that are left."""
+        if frames:
+            ready = [r for fr, fs in zip(frames, faces, strict=True) for r in video.lookback.push(fr, fs)]
+        else:
+            ready = video.lookback.flush()
+        if not ready:
+            return [], []
+        held = [fr for fr, _ in ready]
+        found = [fs for _, fs in ready]
+        # one key for the whole video: a person's seed is (video, track id), one identity per track
+        seeds = [self.face_seeds(key, fs) for fs in found]
+        return self.replace_faces(held, found, seeds, video.history), found
+
+    def anonymize_video_frames(
+        self, frames: Sequence[np.ndarray], key: str, video: VideoState
+    ) -> tuple[list[np.ndarray], list[list[Face]]]:
+        """The next frames of one video (a transcode_video process): detect, track, look back, replace. Returns
+        the frames that are ready, which lag the input; call with [] at the end for the rest."""
+        faces = self.track(self.detect(frames), video) if frames else []
+        return self.replace_video(frames, faces, key, video)
 
     def anonymize_image(self, rgb: np.ndarray, key: str = "image") -> tuple[np.ndarray, list[Face]]:
         """rgb: HxWx3 uint8. Returns the anonymized copy and the faces that were replaced."""

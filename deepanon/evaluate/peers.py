@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from deepanon.types import Face
+
+if TYPE_CHECKING:
+    from deepanon.anonymize.pipeline import VideoState
 
 DEFAULT_METHODS = ("gan", "blur", "pixelate", "deface-blur", "deface-mosaic")
 DEFACE_METHODS = {"deface-blur": "blur", "deface-mosaic": "mosaic"}
@@ -26,17 +29,20 @@ class Peer(Protocol):
     detector_key: str  # peers with the same key find the same faces: detection is run (and timed) once for them
     generate_seconds: float  # of the last replace(): time in the generator; the rest of replace() is blending
 
-    def start_video(self) -> None: ...
+    def start_video(self, key: str) -> None: ...
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]: ...
 
     def replace(
         self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
-    ) -> list[np.ndarray]: ...
+    ) -> list[np.ndarray]:
+        """Anonymized frames; in a video possibly the oldest held back ones (transcode_video's process contract)."""
+        ...
 
 
 class DeepanonPeer:
-    """deepanon's Anonymizer, called stage by stage exactly as Anonymizer.anonymize_frames does."""
+    """deepanon's Anonymizer, called stage by stage exactly as Anonymizer.anonymize_frames (images) and
+    anonymize_video_frames (video) do."""
 
     def __init__(self, method: str, device: str = "auto", seed: int | None = 0) -> None:
         from deepanon.anonymize.pipeline import Anonymizer
@@ -44,29 +50,31 @@ class DeepanonPeer:
         self.name = method
         self.detector_key = "deepanon"
         self.anon = Anonymizer(method, device, seed=seed)
-        self.tracker = None
-        self.history = None
+        self.video: VideoState | None = None
+        self.video_key = ""
         self.generate_seconds = 0.0
 
-    def start_video(self) -> None:
-        from deepanon.anonymize.temporal import PaintHistory
-        from deepanon.track import Tracker
+    def start_video(self, key: str) -> None:
+        from deepanon.anonymize.pipeline import VideoState
 
-        self.tracker, self.history = Tracker(), PaintHistory()
+        self.video, self.video_key = VideoState(), key
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         faces = self.anon.detect(frames)
-        if self.tracker is not None:  # tracking is part of choosing what to anonymize in a video
-            faces = [self.tracker.update(fs) for fs in faces]
+        if self.video is not None:  # tracking is part of choosing what to anonymize in a video
+            faces = self.anon.track(faces, self.video)
         return faces
 
     def replace(
         self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
     ) -> list[np.ndarray]:
-        seeds = [self.anon.face_seeds(k, fs) for k, fs in zip(keys, faces)]
         painter = self.anon.painter
         before = painter.generate_seconds if painter is not None else 0.0
-        out = self.anon.replace_faces(frames, faces, seeds, self.history)
+        if self.video is not None:  # frames come back late (lookback); [] at the end returns the rest
+            out = self.anon.replace_video(frames, faces, self.video_key, self.video)[0]
+        else:
+            seeds = [self.anon.face_seeds(k, fs) for k, fs in zip(keys, faces)]
+            out = self.anon.replace_faces(frames, faces, seeds)
         self.generate_seconds = painter.generate_seconds - before if painter is not None else 0.0
         return out
 
@@ -83,7 +91,7 @@ class DefacePeer:
         self.generate_seconds = 0.0  # deface has no generator: its replace() is all filter and blend
         self.detector = CenterFaceDetector(threshold=DEFACE_THRESHOLD, device=device)
 
-    def start_video(self) -> None:  # deface has no tracking
+    def start_video(self, key: str) -> None:  # deface has no tracking
         pass
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:

@@ -162,11 +162,13 @@ def evaluate_video_method(
     known = cache.get(peer.detector_key)
     found: list[tuple[list[Face], float]] = []
     timer = StageTimer()
-    peer.start_video()
+    peer.start_video(src.name)
 
     def process(frames: list[np.ndarray]) -> list[np.ndarray]:
         start = len(found)
-        if known is not None:
+        if not frames:
+            chunk = []
+        elif known is not None:
             chunk = known[start : start + len(frames)]
         else:
             t0 = time.perf_counter()

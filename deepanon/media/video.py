@@ -278,7 +278,9 @@ def transcode_video(
 ) -> VideoInfo:
     """Re-encode `src` into `dst` (atomically) with every frame passed through `process`, in batches.
 
-    process gets a list of upright HxWx3 uint8 RGB frames and returns frames of the same shapes. Returns the
+    process gets a list of upright HxWx3 uint8 RGB frames and returns the processed versions of the oldest frames it
+    has been given and not yet returned, in order: usually all of them, fewer when it holds some back to look ahead
+    (video tracking does). At the end it is called with [] and must return every frame it still holds. Returns the
     input's VideoInfo with frame_count = frames written and `warnings` for damaged input. Container tags are
     dropped unless keep_metadata (then all but location ones are kept).
     """
@@ -366,31 +368,38 @@ def _pump(
 
     # process() runs on one worker thread while this thread keeps decoding and encoding: detection and
     # generation overlap with the codec work. At most _IN_FLIGHT batches wait, so memory stays flat.
-    pending: deque[tuple[Future[list[np.ndarray]], list[tuple[np.ndarray, int, Fraction]]]] = deque()
+    pending: deque[Future[list[np.ndarray]]] = deque()
+    waiting: deque[tuple[np.ndarray, int, Fraction]] = deque()  # frames given to process(), not yet returned
     worker = ThreadPoolExecutor(1, thread_name_prefix="deepanon-process")
 
     def encode_oldest() -> None:
         nonlocal written
-        future, meta = pending.popleft()
-        result = future.result()
-        if len(result) != len(meta) or any(r.shape != m[0].shape for r, m in zip(result, meta, strict=True)):
-            raise ValueError("process must return as many frames as it got, of the same shapes")
+        result = pending.popleft().result()
+        if len(result) > len(waiting):
+            raise ValueError("process returned more frames than it was given")
+        meta = [waiting.popleft() for _ in result]
+        if any(r.shape != m[0].shape for r, m in zip(result, meta, strict=True)):
+            raise ValueError("process must return frames of the shapes it got")
         for img, (_, pts, tb) in zip(result, meta, strict=True):
             stored = np.rot90(img, -k) if k else img
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(stored, dtype=np.uint8), "rgb24")
             frame.pts, frame.time_base = pts, tb
             out.mux(vout.encode(frame))
         written += len(meta)
-        if on_frames is not None:
+        if on_frames is not None and meta:
             on_frames(written)
 
     def flush(drain: bool = False) -> None:
         if batch:
-            meta = list(batch)
+            waiting.extend(batch)
+            pending.append(worker.submit(process, [m[0] for m in batch]))
             batch.clear()
-            pending.append((worker.submit(process, [m[0] for m in meta]), meta))
+        if drain:  # the end: process() returns whatever it still holds back
+            pending.append(worker.submit(process, []))
         while pending and (drain or len(pending) > _IN_FLIGHT):
             encode_oldest()
+        if drain and waiting:
+            raise ValueError(f"process kept {len(waiting)} frames it never returned")
 
     def take(frame: av.VideoFrame) -> None:
         nonlocal last_pts, offset, end_time
