@@ -1,6 +1,15 @@
 import numpy as np
 
-from deepanon.track import Lookback, Tracker, TrackerConfig, fill_backward, lookback_faces
+from deepanon.track import (
+    Lookback,
+    Shots,
+    Tracker,
+    TrackerConfig,
+    fill_backward,
+    frame_signature,
+    is_cut,
+    lookback_faces,
+)
 from deepanon.types import Face
 
 
@@ -158,3 +167,33 @@ def test_lookback_joins_a_broken_track_instead_of_painting_the_person_twice():
         (only,) = filled[t]
         assert only.track_id == 0 and contains(only.box, tracked(104, 1).box)
     assert [len(fs) for fs in filled] == [1] * 12
+
+
+def test_cuts_are_told_from_camera_motion():
+    import cv2
+    from skimage import data
+
+    a = cv2.resize(data.astronaut(), (640, 360))
+    b = cv2.resize(data.coffee(), (640, 360))
+    panned = np.roll(a, 12, axis=1)  # a fast pan: 12 px in one frame
+    brighter = np.clip(a.astype(int) + 15, 0, 255).astype(np.uint8)  # lights come up
+    assert is_cut(frame_signature(a), frame_signature(b)) and is_cut(frame_signature(b), frame_signature(a))
+    assert not is_cut(frame_signature(a), frame_signature(panned))
+    assert not is_cut(frame_signature(a), frame_signature(brighter))
+    shots = Shots()
+    assert [shots.next(f) for f in (a, panned, b, b, a)] == [(0, False), (0, False), (1, True), (1, False), (2, True)]
+
+
+def test_nothing_is_held_or_carried_back_across_a_cut():
+    tr = Tracker()
+    tr.update([face(100, 100)])
+    tr.cut()
+    assert tr.update([]) == []  # the old shot's face is not held into the new one
+    lb: Lookback[int] = Lookback(4)
+    born = Face((300, 80, 340, 120), 0.9, None, 5)
+    shots = [0, 0, 0, 1, 1, 1]
+    released = [r for t in range(6) for r in lb.push(t, [born] if t >= 3 else [], shots[t])] + lb.flush()
+    assert [len(fs) for _, fs in released] == [0, 0, 0, 1, 1, 1]
+    lb = Lookback(4)  # the same without the cut: carried back
+    released = [r for t in range(6) for r in lb.push(t, [born] if t >= 3 else [])] + lb.flush()
+    assert [len(fs) for _, fs in released] == [1, 1, 1, 1, 1, 1]

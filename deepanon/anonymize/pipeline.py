@@ -15,7 +15,7 @@ from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
 from deepanon.anonymize.seeds import derive_seed
 from deepanon.anonymize.temporal import PaintHistory
 from deepanon.detect import DetectorConfig, FaceDetector
-from deepanon.track import Lookback, Tracker
+from deepanon.track import Lookback, Shots, Tracker
 from deepanon.types import Face
 
 if TYPE_CHECKING:  # files.py imports this module
@@ -49,6 +49,9 @@ class VideoState:
     tracker: Tracker = field(default_factory=Tracker)
     lookback: Lookback[np.ndarray] = field(default_factory=Lookback)
     history: PaintHistory = field(default_factory=PaintHistory)
+    # cuts, spotted once for tracking and once for the lookback (which may see the frames from a detection cache)
+    track_shots: Shots = field(default_factory=Shots)
+    paint_shots: Shots = field(default_factory=Shots)
 
 
 class Anonymizer:
@@ -142,9 +145,15 @@ class Anonymizer:
         seeds = [self.face_seeds(k, fs) for k, fs in zip(keys, faces)]
         return self.replace_faces(frames, faces, seeds), faces
 
-    def track(self, faces: Sequence[list[Face]], video: VideoState) -> list[list[Face]]:
-        """Consecutive frames' faces (in order) onto the video's tracks: stable ids, smoothed boxes, no holes."""
-        return [video.tracker.update(fs) for fs in faces]
+    def track(self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], video: VideoState) -> list[list[Face]]:
+        """Consecutive frames' faces (in order) onto the video's tracks: stable ids, smoothed boxes, no holes;
+        nothing is held across a cut."""
+        out = []
+        for frame, fs in zip(frames, faces, strict=True):
+            if video.track_shots.next(frame)[1]:
+                video.tracker.cut()
+            out.append(video.tracker.update(fs))
+        return out
 
     def replace_video(
         self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], key: str, video: VideoState
@@ -152,7 +161,11 @@ class Anonymizer:
         """Replace the tracked faces of a video's frames, `video.lookback.frames` + 1 frames late: returns the oldest
         frames held back (and their faces, lookback included); called with no frames, all that are left."""
         if frames:
-            ready = [r for fr, fs in zip(frames, faces, strict=True) for r in video.lookback.push(fr, fs)]
+            ready = [
+                r
+                for fr, fs in zip(frames, faces, strict=True)
+                for r in video.lookback.push(fr, fs, video.paint_shots.next(fr)[0])
+            ]
         else:
             ready = video.lookback.flush()
         if not ready:
@@ -168,7 +181,7 @@ class Anonymizer:
     ) -> tuple[list[np.ndarray], list[list[Face]]]:
         """The next frames of one video (a transcode_video process): detect, track, look back, replace. Returns
         the frames that are ready, which lag the input; call with [] at the end for the rest."""
-        faces = self.track(self.detect(frames), video) if frames else []
+        faces = self.track(frames, self.detect(frames), video) if frames else []
         return self.replace_video(frames, faces, key, video)
 
     def anonymize_image(self, rgb: np.ndarray, key: str = "image") -> tuple[np.ndarray, list[Face]]:

