@@ -61,6 +61,10 @@ def test_train_resume_and_export(tmp_path: Path) -> None:
     import torch
 
     assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 4
+    assert json.loads((run / "config.json").read_text())["ada_target"] == 0.6  # the run's own setting, kept
+    res = runner.invoke(app, [*common, "--kimg", "0.020", "--resume", "--ada-target", "0.8"])
+    assert res.exit_code == 0, res.output
+    assert json.loads((run / "config.json").read_text())["ada_target"] == 0.8  # given again: it applies
     out = tmp_path / "w" / "generator.safetensors"
     for source in (run, state):
         res = runner.invoke(app, ["export", str(source), "--out", str(out)])

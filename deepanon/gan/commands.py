@@ -55,10 +55,11 @@ def train_command(
     kimg: float = typer.Option(10_000.0, help="Train until this many thousand images have been seen."),
     lr: float = typer.Option(0.002, help="Adam learning rate of G and D."),
     r1_gamma: float = typer.Option(TrainConfig.r1_gamma, help="R1 penalty weight on D (lazy, every 16 steps)."),
-    ada_target: float = typer.Option(
-        TrainConfig.ada_target,
+    ada_target: float | None = typer.Option(
+        None,
         help="Adaptive augmentation of D's inputs: raise its probability p while the mean sign of D on real crops "
-        "is above this (0 = off).",
+        f"is above this (0 = off; default {TrainConfig.ada_target}, or the resumed run's own). Also applies to a "
+        "resumed run.",
     ),
     source_weights: str | None = typer.Option(
         None,
@@ -92,7 +93,7 @@ def train_command(
         g_lr=lr,
         d_lr=lr,
         r1_gamma=r1_gamma,
-        ada_target=ada_target,
+        ada_target=TrainConfig.ada_target if ada_target is None else ada_target,
         total_kimg=kimg,
         seed=seed,
         device=device,
@@ -121,6 +122,8 @@ def train_command(
         cfg = TrainConfig.from_dict({**saved.to_dict(), **{k: getattr(cfg, k) for k in keep}})
     if source_weights:
         cfg.source_weights = parse_source_weights(source_weights)
+    if ada_target is not None:
+        cfg.ada_target = ada_target
     trainer = train(cfg, resume=resume, resume_from=resume_from)
     if export:
         _export(trainer.G_ema, cfg, trainer.cur_nimg, trainer.step_idx, None)
