@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 import cv2
 import numpy as np
 
-from deepanon.detect.tiling import MERGE_CONTAINMENT, MERGE_IOU, box_iou, intersection_over_smaller
+from deepanon.detect.tiling import MERGE_CONTAINMENT, MERGE_IOU, box_iou, intersection_over_smaller, merge_faces
 from deepanon.types import Face
 
 
@@ -133,7 +133,9 @@ class Tracker:
             kept.append(track)
             out.append(Face(face.box, face.score, lm, track.id))
         self._tracks = kept
-        return out
+        # A held track (a false alarm on an ear, a face lost a moment ago) can lie on a face that is tracked too:
+        # painted twice, it would show a small face on a cheek. One face per place; the kept box covers both.
+        return merge_faces(out)
 
     def _match(self, preds: np.ndarray, dets: np.ndarray) -> list[tuple[int, int]]:
         """Greedy one-to-one matching by IoU; centre distance rescues fast motion with no overlap."""

@@ -197,3 +197,12 @@ def test_nothing_is_held_or_carried_back_across_a_cut():
     lb = Lookback(4)  # the same without the cut: carried back
     released = [r for t in range(6) for r in lb.push(t, [born] if t >= 3 else [])] + lb.flush()
     assert [len(fs) for _, fs in released] == [1, 1, 1, 1, 1, 1]
+
+
+def test_a_held_false_alarm_on_a_tracked_face_is_not_painted_as_a_second_face():
+    tr = Tracker()
+    big = face(100, 100, s=120)
+    ear = face(190, 150, s=24, score=0.5)  # a false alarm on the ear, inside the face's box
+    tr.update([big, ear])  # the detector's own merge would have caught this; a tracker's hold must too
+    out = tr.update([face(100, 100, s=120)])  # the ear track is held, the face tracked
+    assert len(out) == 1 and contains(out[0].box, big.box) and contains(out[0].box, ear.box)
