@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import cv2
 import numpy as np
 
-from deepanon.detect.tiling import MERGE_CONTAINMENT, MERGE_IOU, box_iou, intersection_over_smaller, merge_faces
+from deepanon.detect.tiling import box_iou, merge_faces
 from deepanon.types import Face
 
 
@@ -216,25 +216,10 @@ def lookback_faces(
                 shift *= min(1.0, max(face.width, face.height) / max(float(np.hypot(*shift)), 1e-6))
             back = _grow(_union(box, box + np.tile(shift, 2)), 1.0 + growth * k)
             lm = None if face.landmarks is None else (face.landmarks + shift).astype(np.float32)
-            _add_or_join(out, Face(tuple(map(float, back)), face.score, lm, face.track_id))
-    return out
-
-
-def _add_or_join(faces: list[Face], new: Face) -> None:
-    """Append `new`, or, where it is the same person as a face already there (a track that broke in two: the old
-    one held, the new one carried back), grow that face's box over it instead: one face painted, not two."""
-    if faces:
-        boxes = np.array([f.box for f in faces], np.float32)
-        nb = np.array([new.box], np.float32)
-        same = (box_iou(boxes, nb)[:, 0] >= MERGE_IOU) | (
-            intersection_over_smaller(boxes, nb)[:, 0] >= MERGE_CONTAINMENT
-        )
-        if same.any():
-            i = int(np.argmax(same))
-            grown = _union(np.array(faces[i].box, np.float32), nb[0])
-            faces[i] = replace(faces[i], box=tuple(map(float, grown)))
-            return
-    faces.append(new)
+            # score 0: not detected in this frame, so where it is the same person as a face that is (a track that
+            # broke in two: the old one held, the new one carried back) the merge keeps that face, grown over it
+            out.append(Face(tuple(map(float, back)), 0.0, lm, face.track_id))
+    return merge_faces(out)
 
 
 T = TypeVar("T")

@@ -189,6 +189,13 @@ def test_process_that_keeps_frames_is_an_error_with_no_output(tmp_path: Path) ->
     assert not (tmp_path / "out" / "out.mp4").exists()
 
 
+def test_process_that_returns_extra_frames_is_an_error_with_no_output(tmp_path: Path) -> None:
+    src = make_test_video(tmp_path / "in.mp4", _scene(), n_frames=6)
+    with pytest.raises(ValueError, match="more frames"):
+        transcode_video(src, tmp_path / "out" / "out.mp4", lambda f: f + f, **FAST)
+    assert not (tmp_path / "out" / "out.mp4").exists()
+
+
 def test_extensions() -> None:
     assert is_video_path("a/B.MP4") and is_video_path("x.webm") and not is_video_path("x.jpg")
 

@@ -49,9 +49,7 @@ class VideoState:
     tracker: Tracker = field(default_factory=Tracker)
     lookback: Lookback[np.ndarray] = field(default_factory=Lookback)
     history: PaintHistory = field(default_factory=PaintHistory)
-    # cuts, spotted once for tracking and once for the lookback (which may see the frames from a detection cache)
-    track_shots: Shots = field(default_factory=Shots)
-    paint_shots: Shots = field(default_factory=Shots)
+    shots: Shots = field(default_factory=Shots)  # cuts: nothing is held or carried back across one
 
 
 class Anonymizer:
@@ -145,44 +143,35 @@ class Anonymizer:
         seeds = [self.face_seeds(k, fs) for k, fs in zip(keys, faces)]
         return self.replace_faces(frames, faces, seeds), faces
 
-    def track(self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], video: VideoState) -> list[list[Face]]:
-        """Consecutive frames' faces (in order) onto the video's tracks: stable ids, smoothed boxes, no holes;
-        nothing is held across a cut."""
-        out = []
-        for frame, fs in zip(frames, faces, strict=True):
-            if video.track_shots.next(frame)[1]:
-                video.tracker.cut()
-            out.append(video.tracker.update(fs))
-        return out
-
     def replace_video(
         self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], key: str, video: VideoState
     ) -> tuple[list[np.ndarray], list[list[Face]]]:
-        """Replace the tracked faces of a video's frames, `video.lookback.frames` + 1 frames late: returns the oldest
-        frames held back (and their faces, lookback included); called with no frames, all that are left."""
-        if frames:
-            ready = [
-                r
-                for fr, fs in zip(frames, faces, strict=True)
-                for r in video.lookback.push(fr, fs, video.paint_shots.next(fr)[0])
-            ]
-        else:
+        """The next frames of one video (in order) and their detected faces: track, look back, replace.
+
+        Frames come back `video.lookback.frames` + 1 late, with the faces replaced in them (carried-back tracks
+        included); called with no frames, all that are left."""
+        ready = []
+        for frame, found in zip(frames, faces, strict=True):
+            shot, cut = video.shots.next(frame)
+            if cut:
+                video.tracker.cut()
+            ready += video.lookback.push(frame, video.tracker.update(found), shot)
+        if not frames:
             ready = video.lookback.flush()
         if not ready:
             return [], []
         held = [fr for fr, _ in ready]
-        found = [fs for _, fs in ready]
+        tracked = [fs for _, fs in ready]
         # one key for the whole video: a person's seed is (video, track id), one identity per track
-        seeds = [self.face_seeds(key, fs) for fs in found]
-        return self.replace_faces(held, found, seeds, video.history), found
+        seeds = [self.face_seeds(key, fs) for fs in tracked]
+        return self.replace_faces(held, tracked, seeds, video.history), tracked
 
     def anonymize_video_frames(
         self, frames: Sequence[np.ndarray], key: str, video: VideoState
     ) -> tuple[list[np.ndarray], list[list[Face]]]:
         """The next frames of one video (a transcode_video process): detect, track, look back, replace. Returns
         the frames that are ready, which lag the input; call with [] at the end for the rest."""
-        faces = self.track(frames, self.detect(frames), video) if frames else []
-        return self.replace_video(frames, faces, key, video)
+        return self.replace_video(frames, self.detect(frames) if frames else [], key, video)
 
     def anonymize_image(self, rgb: np.ndarray, key: str = "image") -> tuple[np.ndarray, list[Face]]:
         """rgb: HxWx3 uint8. Returns the anonymized copy and the faces that were replaced."""

@@ -62,17 +62,14 @@ class DeepanonPeer:
         self.video, self.video_key, self.replaced = VideoState(), key, []
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        faces = self.anon.detect(frames)
-        if self.video is not None:  # tracking is part of choosing what to anonymize in a video
-            faces = self.anon.track(frames, faces, self.video)
-        return faces
+        return self.anon.detect(frames)
 
     def replace(
         self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
     ) -> list[np.ndarray]:
         painter = self.anon.painter
         before = painter.generate_seconds if painter is not None else 0.0
-        if self.video is not None:  # frames come back late (lookback); [] at the end returns the rest
+        if self.video is not None:  # tracked; frames come back late (lookback); [] at the end returns the rest
             out, done = self.anon.replace_video(frames, faces, self.video_key, self.video)
             self.replaced += done
         else:
