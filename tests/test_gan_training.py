@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -185,6 +189,35 @@ def test_train_writes_run_folder_and_resumes(tmp_path: Path) -> None:
     assert tr.step_idx == 8
     tr2 = train(tiny_config(tmp_path, out=str(tmp_path / "run2"), total_kimg=0.036), resume_from=cfg.state_path)
     assert tr2.step_idx == 9
+
+
+def test_sigterm_stops_run_with_checkpoint_and_state(tmp_path: Path) -> None:
+    """A killed background run keeps every finished step: SIGTERM ends the loop after the step in progress and
+    writes checkpoint.pt and the compact state at that step; the handler is removed afterwards."""
+    cfg = tiny_config(tmp_path, total_kimg=100.0, checkpoint_every=10_000, state_every_s=10_000.0)
+    log = Path(cfg.out) / "log.jsonl"
+
+    def kill_after_two_rows() -> None:
+        for _ in range(6000):  # the tiny run logs a row per step; give up after a minute
+            if log.exists() and len(log.read_text().splitlines()) >= 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.01)
+
+    before = signal.getsignal(signal.SIGTERM)
+    killer = threading.Thread(target=kill_after_two_rows)
+    killer.start()
+    tr = train(cfg)
+    killer.join()
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert 2 <= tr.step_idx < 25_000  # stopped long before total_kimg
+    ck = torch.load(Path(cfg.out) / "checkpoint.pt", weights_only=True)
+    assert ck["step"] == tr.step_idx
+    b = Trainer(cfg)
+    b.load_compact(Path(cfg.state_path))
+    assert b.step_idx == tr.step_idx
+    resumed = train(tiny_config(tmp_path, total_kimg=(tr.cur_nimg + 4) / 1000), resume=True)
+    assert resumed.step_idx == tr.step_idx + 1
 
 
 def test_balanced_sampling_draws_sources_equally(tmp_path: Path) -> None:

@@ -71,11 +71,15 @@ def train_command(
     threads: int | None = typer.Option(None, help="CPU threads for torch (1 on a shared machine)."),
     amp: bool = typer.Option(True, help="bf16 autocast on CUDA (ignored on CPU)."),
     sample_every: int = typer.Option(500, help="Steps between sample grids."),
-    checkpoint_every: int = typer.Option(500, help="Steps between checkpoints."),
+    checkpoint_every: int = typer.Option(
+        500, help="Steps between checkpoints (one is also written every --state-every-s and when the run is stopped)."
+    ),
     state: Path | None = typer.Option(
         Path("weights/train_state.safetensors"), help="Compact resumable state, rewritten every --state-every-s."
     ),
-    state_every_s: float = typer.Option(600.0, help="Seconds between compact states."),
+    state_every_s: float = typer.Option(
+        600.0, help="Seconds between compact states (and checkpoints). SIGTERM or Ctrl-C also writes both, then stops."
+    ),
     export: bool = typer.Option(False, "--export", help="Export the EMA generator to weights/ when done."),
     g_cbase: int = typer.Option(NetConfig.g_cbase, help="Generator width: channels at res r = min(cbase/r, cmax)."),
     g_cmax: int = typer.Option(NetConfig.g_cmax, help="Generator channels at the low resolutions (most weights)."),

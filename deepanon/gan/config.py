@@ -65,8 +65,8 @@ class TrainConfig:
     channels_last: bool = True  # CUDA only
     device_cache: bool = True  # CUDA only: every training sample precomputed in GPU memory (dataset.DeviceCrops)
     sample_every: int = 500  # steps between sample grids
-    checkpoint_every: int = 500  # steps between full checkpoints in the run folder
-    state_every_s: float = 600.0  # seconds between compact states (weights/train_state.safetensors)
+    checkpoint_every: int = 500  # steps between full checkpoints in the run folder (also every state_every_s)
+    state_every_s: float = 600.0  # seconds between compact states (weights/train_state.safetensors) + checkpoints
     state_path: str | None = "weights/train_state.safetensors"
     log_every: int = 20  # steps between loss rows
     num_samples: int = 8  # validation crops in the sample grid

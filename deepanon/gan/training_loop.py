@@ -5,16 +5,23 @@ Run folder:
   log.jsonl        one row of losses and speed every `log_every` steps; losses.png draws it
   samples/         grids: original | masked input | G_ema for several z, on fixed validation crops
   config.json      the TrainConfig of the run
+
+SIGTERM or Ctrl-C ends a run cleanly: the step in progress finishes, then the checkpoint and the compact state are
+written, so a killed background run loses nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -246,6 +253,24 @@ def _read_log(path: Path, max_step: int | None = None) -> list[dict]:
     return [r for r in rows if max_step is None or r["step"] <= max_step]
 
 
+@contextlib.contextmanager
+def stop_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> Iterator[threading.Event]:
+    """An Event set by SIGTERM / SIGINT while the block runs (previous handlers restored after).
+    Why: a killed run would otherwise lose every step since its last checkpoint (hours on a CPU)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # handlers can only be installed from the main thread
+        return
+    old = {s: signal.getsignal(s) for s in signals}
+    for s in signals:
+        signal.signal(s, lambda *_: stop.set())
+    try:
+        yield stop
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
 def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None = None) -> Trainer:
     """Train until cfg.total_kimg. resume: continue from the run folder's checkpoint.pt (exact);
     resume_from: a checkpoint.pt (exact) or a compact .safetensors state (weights + step; Adam restarts)."""
@@ -277,11 +302,14 @@ def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None
     acc: dict[str, list[torch.Tensor]] = {}
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(
-        TextColumn("train"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not live
-    ) as bar:
+    with (
+        stop_on_signals() as stop,
+        Progress(
+            TextColumn("train"), BarColumn(), TextColumn("{task.fields[info]}"), TimeElapsedColumn(), disable=not live
+        ) as bar,
+    ):
         task = bar.add_task("train", total=total, completed=tr.cur_nimg, info="")
-        while tr.cur_nimg < total:
+        while tr.cur_nimg < total and not stop.is_set():
             stats = tr.step()
             for k, v in stats.items():
                 acc.setdefault(k, []).append(v)
@@ -302,14 +330,20 @@ def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None
                 bar.update(task, completed=tr.cur_nimg, info=info)
                 if not live and s % (cfg.log_every * 5) == 0:
                     print(f"step {s}  {info}", flush=True)
-            if s % cfg.sample_every == 0 or tr.cur_nimg >= total:
+            done = tr.cur_nimg >= total or stop.is_set()
+            if s % cfg.sample_every == 0 or done:
                 grid = tr.sample_grid(val, cfg.num_samples, cfg.sample_z)
                 _write_png(grid, run / "samples" / f"step_{s:07d}.png")
                 _write_png(grid, run / "samples" / "latest.png")
-            if s % cfg.checkpoint_every == 0 or tr.cur_nimg >= total:
+            # The timer writes both files: on a CPU, --checkpoint-every steps can take half a day.
+            timed = time.time() - t_state > cfg.state_every_s
+            if s % cfg.checkpoint_every == 0 or timed or done:
                 tr.save_checkpoint(run / CHECKPOINT)
                 plot_log(_read_log(log_path), run / "losses.png")
-            if cfg.state_path and (time.time() - t_state > cfg.state_every_s or tr.cur_nimg >= total):
-                tr.save_compact(Path(cfg.state_path))
+            if timed or done:
+                if cfg.state_path:
+                    tr.save_compact(Path(cfg.state_path))
                 t_state = time.time()
+    if stop.is_set():
+        print(f"stopped by a signal at step {tr.step_idx}; checkpoint and state written", flush=True)
     return tr
