@@ -10,6 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.gan.commands import export_command, prepare_command, train_command
 from deepanon.gan.weights import load_generator
 
@@ -73,6 +74,7 @@ def test_train_resume_and_export(tmp_path: Path) -> None:
         assert G.cfg.resolution == 16
         card = json.loads(out.with_suffix(".json").read_text())
         assert card["kimg"] == pytest.approx(0.016, abs=0.1) and np.isfinite(card["params"])
+        assert card["training_data"]["mask_scale"] == DEFAULT_MASK_SCALE  # the data's (synthetic: no record, default)
     # The dataset moved (a state trained on another machine): a clear error, then --data names where it is now.
     moved = data.rename(tmp_path / "elsewhere")
     res = runner.invoke(app, ["export", str(state), "--out", str(out)])

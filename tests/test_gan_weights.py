@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.gan.config import NetConfig
 from deepanon.gan.networks import Generator
-from deepanon.gan.weights import WeightsError, export_generator, load_generator
+from deepanon.gan.weights import GENERATOR_PATH, WeightsError, export_generator, load_generator
 
 TINY = NetConfig(resolution=16, z_dim=8, w_dim=8, map_layers=1, g_cbase=64, g_cmax=16, d_cbase=64, d_cmax=16)
 
@@ -40,3 +41,10 @@ def test_tampered_weights_are_refused(tmp_path: Path) -> None:
 def test_missing_weights_give_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="not found"):
         load_generator(tmp_path / "nope.safetensors")
+
+
+def test_shipped_generator_learned_the_run_time_mask() -> None:
+    """The generator fills the region it was trained to fill: a retrain with another `prepare --mask-scale` must
+    move the anonymizer's default with it, or it is asked to fill a region of a size it never learned."""
+    card = json.loads(GENERATOR_PATH.with_suffix(".json").read_text())
+    assert card["training_data"]["mask_scale"] == DEFAULT_MASK_SCALE

@@ -177,6 +177,8 @@ def _export(G_ema: Generator, cfg: TrainConfig, cur_nimg: int, step: int, path: 
             "sources": [Path(p).name for p in data_meta["config"]["sources"]],  # folder names, not local paths
             "train": data_meta["train"],
             "val": data_meta["val"],
+            # The repainted region it learned to fill: the anonymizer must use the same (tests check the shipped one).
+            "mask_scale": data_meta["config"].get("mask_scale", DEFAULT_MASK_SCALE),
         },
     }
     card = export_generator(G_ema, path or GENERATOR_PATH, info)
