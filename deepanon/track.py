@@ -256,10 +256,3 @@ class Lookback(Generic[T]):
                 later.append(fs)
             out.append((item, lookback_faces(faces, later, self.growth, self.frames)))
         return out
-
-
-def fill_backward(tracked: Sequence[list[Face]], frames: int = TrackerConfig.lookback_frames) -> list[list[Face]]:
-    """Lookback over a whole video's tracked faces at once."""
-    lb: Lookback[int] = Lookback(frames)
-    out = [fs for i, f in enumerate(tracked) for _, fs in lb.push(i, f)]
-    return out + [fs for _, fs in lb.flush()]

@@ -5,7 +5,6 @@ from deepanon.track import (
     Shots,
     Tracker,
     TrackerConfig,
-    fill_backward,
     frame_signature,
     is_cut,
     lookback_faces,
@@ -134,14 +133,17 @@ def test_lookback_covers_the_frames_before_a_face_was_first_found():
             assert share_inside(truth[t].box, faces[0].box) > 0.95, t
 
 
-def test_lookback_adds_nothing_to_frames_where_the_track_is_and_matches_the_whole_video_version():
+def fill_backward(tracked: list[list[Face]], frames: int) -> list[list[Face]]:
+    """A whole video's tracked faces through the streaming Lookback, in order."""
+    lb: Lookback[int] = Lookback(frames)
+    return [fs for t, f in enumerate(tracked) for _, fs in lb.push(t, f)] + [fs for _, fs in lb.flush()]
+
+
+def test_lookback_adds_nothing_to_frames_where_the_track_is():
     tr = Tracker()
     tracked = [tr.update([face(50, 50)] + ([face(300, 80)] if t >= 5 else [])) for t in range(15)]
-    lb = Lookback(4)
-    streamed = [fs for t, f in enumerate(tracked) for _, fs in lb.push(t, f)] + [fs for _, fs in lb.flush()]
-    assert [[(f.track_id, f.box) for f in fs] for fs in streamed] == [
-        [(f.track_id, f.box) for f in fs] for fs in fill_backward(tracked, 4)
-    ]
+    streamed = fill_backward(tracked, 4)
+    assert len(streamed) == 15 and all(len(fs) >= len(f) for fs, f in zip(streamed, tracked, strict=True))
     assert [len(fs) for fs in streamed] == [1] + [2] * 14  # frames 1-4 gain the second face, frame 0 does not
     assert all(len({f.track_id for f in fs}) == len(fs) for fs in streamed)  # no track twice in a frame
 
