@@ -78,6 +78,20 @@ def test_evaluate_rejects_unknown_method(wider: Path, tmp_path: Path) -> None:
     assert r.exit_code == 2
 
 
+def test_evaluate_mask_scale_reaches_deepanon_methods(wider: Path, tmp_path: Path) -> None:
+    """--mask-scale is the anonymizer's: a 2.5x ellipse reaches past the 2x-grown boxes into the background."""
+    kept = {}
+    for scale in ("1.5", "2.5"):
+        out = tmp_path / scale
+        args = ["evaluate", str(wider), "--out", str(out), "--methods", "solid", "--device", "cpu", "-q"]
+        r = CliRunner().invoke(_app(), [*args, "--mask-scale", scale])
+        assert r.exit_code == 0, r.output
+        rep = json.loads((out / "report.json").read_text())
+        kept[scale] = rep["methods"][0]["background_kept"]
+        assert ("mask scale" in (out / "report.md").read_text()) == (scale != "1.5")
+    assert kept["1.5"] > 0.99 > kept["2.5"]
+
+
 @pytest.mark.slow
 def test_evaluate_video_reports_count_rate_audio_and_holes(tmp_path: Path) -> None:
     frames = [scene(240, 320, [(40 + 4 * i, 30, 0.7)]) for i in range(12)]

