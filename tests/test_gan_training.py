@@ -20,7 +20,7 @@ from deepanon.gan.config import NetConfig, TrainConfig
 from deepanon.gan.dataset import FaceCrops
 from deepanon.gan.loss import discriminator_loss, generator_loss
 from deepanon.gan.networks import Discriminator, Generator
-from deepanon.gan.training_loop import Trainer, train
+from deepanon.gan.training_loop import Trainer, stop_on_signals, train
 from deepanon.types import Face
 
 TINY = NetConfig(resolution=16, z_dim=8, w_dim=8, map_layers=1, g_cbase=64, g_cmax=16, d_cbase=64, d_cmax=16)
@@ -218,6 +218,16 @@ def test_sigterm_stops_run_with_checkpoint_and_state(tmp_path: Path) -> None:
     assert b.step_idx == tr.step_idx
     resumed = train(tiny_config(tmp_path, total_kimg=(tr.cur_nimg + 4) / 1000), resume=True)
     assert resumed.step_idx == tr.step_idx + 1
+
+
+def test_second_signal_quits_at_once() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), stop_on_signals() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.wait(5)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the handler raises in this thread while it waits
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 def test_balanced_sampling_draws_sources_equally(tmp_path: Path) -> None:

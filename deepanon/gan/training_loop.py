@@ -262,8 +262,15 @@ def stop_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) 
         yield stop  # handlers can only be installed from the main thread
         return
     old = {s: signal.getsignal(s) for s in signals}
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():  # asked twice: quit now, without saving
+            raise KeyboardInterrupt
+        stop.set()
+        print(f"\n{signal.Signals(signum).name}: stopping after this step (again to quit at once)", flush=True)
+
     for s in signals:
-        signal.signal(s, lambda *_: stop.set())
+        signal.signal(s, handler)
     try:
         yield stop
     finally:
