@@ -70,7 +70,8 @@ def test_evaluate_wider_writes_report(wider: Path, tmp_path: Path) -> None:
         assert m["identity_faces"] == 3 and m["identity_distance"] > 0
         assert m["images_per_s"] > 0 and set(m["stage_ms"]) == {"decode", "detect", "generate", "blend", "encode"}
         assert (m["stage_ms"]["generate"] > 0) == (name == "gan")  # only the GAN has a generator to time
-    assert "| blur |" in (out / "report.md").read_text()
+        assert set(m["ap_ratio_by_height"]) == {">=64", "32-63", "16-31", "<16"}
+    assert "| blur |" in (out / "report.md").read_text() and "AP ratio >=64 %" in (out / "report.md").read_text()
 
 
 def test_evaluate_rejects_unknown_method(wider: Path, tmp_path: Path) -> None:

@@ -76,6 +76,30 @@ def test_ap_counts_misses_and_false_alarms() -> None:
     assert np.isnan(average_precision([np.zeros((0, 4))], [np.zeros((0, 5))]))
 
 
+def test_ap_ignores_faces_of_other_sizes() -> None:
+    gt = [np.array([[0, 0, 10, 10], [20, 20, 120, 120]], np.float32)]  # a 10-px face and a 100-px face
+    # the best-scored detection finds the ignored big face: neither a hit nor a false alarm; then the small one
+    dets = [np.array([[20, 20, 120, 120, 0.9], [0, 0, 10, 10, 0.8], [50, 0, 60, 10, 0.7]], np.float32)]
+    small_only = [np.array([False, True])]
+    assert average_precision(gt, dets, ignore=small_only) == pytest.approx(1.0)
+    assert average_precision(gt, dets) == pytest.approx(1.0)  # both found first, the false alarm comes last
+    assert average_precision(gt, dets, ignore=[np.array([True, False])]) == pytest.approx(1.0)
+    missed_small = [dets[0][[0, 2]]]  # the small face is not found: its AP is 0, the big one's 1
+    assert average_precision(gt, missed_small, ignore=small_only) == 0.0
+    assert average_precision(gt, missed_small, ignore=[np.array([True, False])]) == pytest.approx(1.0)
+    assert np.isnan(average_precision(gt, dets, ignore=[np.array([True, True])]))
+
+
+def test_ap_ratio_by_height_tells_sizes_apart() -> None:
+    from deepanon.evaluate.still import ap_ratio_by_height
+
+    gt = [np.array([[0, 0, 10, 10], [20, 20, 120, 120]], np.float32)]
+    orig = [np.array([[20, 20, 120, 120, 0.9], [0, 0, 10, 10, 0.8]], np.float32)]
+    anon = [orig[0][:1]]  # the big face is still found, the small one no longer
+    r = ap_ratio_by_height(gt, orig, anon)
+    assert r[">=64"] == pytest.approx(1.0) and r["<16"] == 0.0 and np.isnan(r["16-31"])
+
+
 def test_identical_embeddings_have_distance_zero() -> None:
     e = np.random.default_rng(0).normal(size=(5, 128))
     d = embedding_distances(e, e.copy())

@@ -11,13 +11,21 @@ from deepanon.detect.tiling import box_iou
 AP_IOU = 0.5
 
 
-def average_precision(gt: Sequence[np.ndarray], detections: Sequence[np.ndarray], iou: float = AP_IOU) -> float:
+def average_precision(
+    gt: Sequence[np.ndarray],
+    detections: Sequence[np.ndarray],
+    iou: float = AP_IOU,
+    ignore: Sequence[np.ndarray] | None = None,
+) -> float:
     """AP over a set of images. gt[i]: (N, 4) boxes; detections[i]: (M, 5) x0 y0 x1 y1 score.
 
     Detections are taken best score first over all images; each is a true positive when it overlaps a
-    not-yet-claimed ground-truth box of its image by at least `iou`. NaN when there is no ground truth.
+    not-yet-claimed ground-truth box of its image by at least `iou`. ignore[i] (N,) bool: ground truth that neither
+    counts nor penalises (VOC's "difficult", used for AP per face size): a detection that only overlaps ignored
+    boxes is dropped. NaN when there is no ground truth left to count.
     """
-    n_gt = sum(len(g) for g in gt)
+    skip = [np.zeros(len(g), bool) for g in gt] if ignore is None else [np.asarray(m, bool) for m in ignore]
+    n_gt = sum(int((~m).sum()) for m in skip)
     if n_gt == 0:
         return float("nan")
     rows = [(float(d[4]), i, j) for i, dets in enumerate(detections) for j, d in enumerate(np.reshape(dets, (-1, 5)))]
@@ -29,16 +37,19 @@ def average_precision(gt: Sequence[np.ndarray], detections: Sequence[np.ndarray]
         else None
         for g, d in zip(gt, detections)
     ]
-    tp = np.zeros(len(rows))
+    tp, counted = np.zeros(len(rows)), np.ones(len(rows), bool)
     for k, (_, i, j) in enumerate(rows):
         m = ious[i]
         if m is None:
             continue
-        cand = np.where(~claimed[i] & (m[j] >= iou))[0]
+        cand = np.where(~claimed[i] & ~skip[i] & (m[j] >= iou))[0]
         if cand.size:
             claimed[i][cand[np.argmax(m[j, cand])]] = True
             tp[k] = 1
-    return voc_ap(np.cumsum(tp) / n_gt, np.cumsum(tp) / np.arange(1, len(rows) + 1))
+        elif (skip[i] & (m[j] >= iou)).any():
+            counted[k] = False
+    tp = tp[counted]
+    return voc_ap(np.cumsum(tp) / n_gt, np.cumsum(tp) / np.arange(1, len(tp) + 1))
 
 
 def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:

@@ -56,12 +56,19 @@ def still_tables(results: Sequence[MethodResult]) -> str:
             for r in results
         ],
     )  # fmt: skip
+    by_height = markdown_table(
+        ["method"] + [f"AP ratio {c} %" for c in classes],
+        [[r.method] + [fmt(r.ap_ratio_by_height.get(c, float("nan")), True) for c in classes] for r in results],
+    )
     stages = sorted({k for r in results for k in r.stage_ms}, key=_stage_order)
     speed = markdown_table(
         ["method", "images/s"] + [f"{s} ms" for s in stages],
         [[r.method, fmt(r.images_per_s)] + [fmt(r.stage_ms.get(s, float("nan"))) for s in stages] for r in results],
     )
-    return f"### Privacy\n\n{privacy}\n\n### Still a face, identity gone, realism\n\n{utility}\n\n### Speed\n\n{speed}"
+    return (
+        f"### Privacy\n\n{privacy}\n\n### Still a face, identity gone, realism\n\n{utility}\n\n"
+        f"AP kept per face height (faces of the other heights ignored):\n\n{by_height}\n\n### Speed\n\n{speed}"
+    )
 
 
 def _stage_order(name: str) -> int:

@@ -47,6 +47,7 @@ class MethodResult:
     ap_original: float = float("nan")
     ap_anonymized: float = float("nan")
     ap_ratio: float = float("nan")
+    ap_ratio_by_height: dict[str, float] = field(default_factory=dict)  # the same, per ground-truth height class
     identity_faces: int = 0
     still_same: float = float("nan")  # over every identity-sized GT face: a missed face keeps its identity
     still_same_covered: float = float("nan")  # over the covered ones: how well the replacement itself hides
@@ -70,6 +71,20 @@ def _per_class(gt: list[np.ndarray], flags: list[np.ndarray]) -> dict[str, float
     for label, _, _ in HEIGHT_CLASSES:
         sel = labels == label
         out[label] = float(hit[sel].mean()) if sel.any() else float("nan")
+    return out
+
+
+def ap_ratio_by_height(
+    gt: list[np.ndarray], original: list[np.ndarray], anonymized: list[np.ndarray]
+) -> dict[str, float]:
+    """AP kept (anonymized / original) per ground-truth height class, the other faces ignored: which sizes the
+    method keeps detectable."""
+    labels = [np.array([height_class(h) for h in g[:, 3] - g[:, 1]]) for g in gt]
+    out = {}
+    for label, _, _ in HEIGHT_CLASSES:
+        ignore = [lab != label for lab in labels]
+        before = average_precision(gt, original, ignore=ignore)
+        out[label] = average_precision(gt, anonymized, ignore=ignore) / before if before > 0 else float("nan")
     return out
 
 
@@ -187,6 +202,7 @@ def evaluate_method(
     res.ap_original = average_precision(ref.gt, ref.detections)
     res.ap_anonymized = average_precision(ref.gt, anon_dets)
     res.ap_ratio = res.ap_anonymized / res.ap_original if res.ap_original > 0 else float("nan")
+    res.ap_ratio_by_height = ap_ratio_by_height(ref.gt, ref.detections, anon_dets)
     if same_desc:
         orig = np.stack(ref.descriptors)
         ident = identity_score(embedding_distances(orig, np.stack(same_desc)))
