@@ -96,8 +96,9 @@ def test_ap_ratio_by_height_tells_sizes_apart() -> None:
     gt = [np.array([[0, 0, 10, 10], [20, 20, 120, 120]], np.float32)]
     orig = [np.array([[20, 20, 120, 120, 0.9], [0, 0, 10, 10, 0.8]], np.float32)]
     anon = [orig[0][:1]]  # the big face is still found, the small one no longer
-    r = ap_ratio_by_height(gt, orig, anon)
+    r = ap_ratio_by_height(gt, orig, anon, min_faces=1)
     assert r[">=64"] == pytest.approx(1.0) and r["<16"] == 0.0 and np.isnan(r["16-31"])
+    assert all(np.isnan(v) for v in ap_ratio_by_height(gt, orig, anon).values())  # one face per class: too few
 
 
 def test_identical_embeddings_have_distance_zero() -> None:

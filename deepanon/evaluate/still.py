@@ -32,6 +32,7 @@ from deepanon.types import Face
 IDENTITY_MIN_HEIGHT = 48
 REFERENCE_MIN_SCORE = 0.5  # faces folder: the reference detector's box counts as ground truth above this
 SAMPLES = 4  # images kept for the contact sheets
+MIN_CLASS_FACES = 10  # AP per height class only where the class has this many ground-truth faces
 
 
 @dataclass
@@ -75,14 +76,17 @@ def _per_class(gt: list[np.ndarray], flags: list[np.ndarray]) -> dict[str, float
 
 
 def ap_ratio_by_height(
-    gt: list[np.ndarray], original: list[np.ndarray], anonymized: list[np.ndarray]
+    gt: list[np.ndarray], original: list[np.ndarray], anonymized: list[np.ndarray], min_faces: int = MIN_CLASS_FACES
 ) -> dict[str, float]:
     """AP kept (anonymized / original) per ground-truth height class, the other faces ignored: which sizes the
-    method keeps detectable."""
+    method keeps detectable. NaN for a class with fewer than `min_faces` faces (a ratio of two tiny APs)."""
     labels = [np.array([height_class(h) for h in g[:, 3] - g[:, 1]]) for g in gt]
     out = {}
     for label, _, _ in HEIGHT_CLASSES:
         ignore = [lab != label for lab in labels]
+        if sum(int((~m).sum()) for m in ignore) < min_faces:
+            out[label] = float("nan")
+            continue
         before = average_precision(gt, original, ignore=ignore)
         out[label] = average_precision(gt, anonymized, ignore=ignore) / before if before > 0 else float("nan")
     return out
