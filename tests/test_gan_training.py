@@ -230,6 +230,20 @@ def test_second_signal_quits_at_once() -> None:
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_stop_on_signals_outside_the_main_thread_installs_nothing() -> None:
+    """signal.signal raises outside the main thread: training driven from a worker thread must still run."""
+    before, seen = signal.getsignal(signal.SIGTERM), []
+
+    def worker() -> None:
+        with stop_on_signals() as stop:
+            seen.append((stop.is_set(), signal.getsignal(signal.SIGTERM) is before))
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen == [(False, True)]
+
+
 def test_balanced_sampling_draws_sources_equally(tmp_path: Path) -> None:
     cfg = tiny_config(tmp_path)
     names = [("big" if i < 10 else "small") + f"/{i}.jpg" for i in range(12)]
