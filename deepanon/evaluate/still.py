@@ -64,11 +64,15 @@ def _boxes(faces: Sequence[Face]) -> np.ndarray:
     return np.array([f.box for f in faces], np.float32).reshape(-1, 4)
 
 
+def _height_labels(boxes: np.ndarray) -> np.ndarray:
+    """The height class (wider.HEIGHT_CLASSES) of each (N, 4) box."""
+    return np.array([height_class(h) for h in boxes[:, 3] - boxes[:, 1]], dtype=object)
+
+
 def _per_class(gt: list[np.ndarray], flags: list[np.ndarray]) -> dict[str, float]:
-    heights = np.concatenate([g[:, 3] - g[:, 1] for g in gt]) if gt else np.zeros(0)
     hit = np.concatenate(flags) if flags else np.zeros(0, bool)
     out = {"all": float(hit.mean()) if hit.size else float("nan")}
-    labels = np.array([height_class(h) for h in heights])
+    labels = np.concatenate([_height_labels(g) for g in gt]) if gt else np.zeros(0, dtype=object)
     for label, _, _ in HEIGHT_CLASSES:
         sel = labels == label
         out[label] = float(hit[sel].mean()) if sel.any() else float("nan")
@@ -80,7 +84,7 @@ def ap_ratio_by_height(
 ) -> dict[str, float]:
     """AP kept (anonymized / original) per ground-truth height class, the other faces ignored: which sizes the
     method keeps detectable. NaN for a class with fewer than `min_faces` faces (a ratio of two tiny APs)."""
-    labels = [np.array([height_class(h) for h in g[:, 3] - g[:, 1]]) for g in gt]
+    labels = [_height_labels(g) for g in gt]
     out = {}
     for label, _, _ in HEIGHT_CLASSES:
         ignore = [lab != label for lab in labels]
