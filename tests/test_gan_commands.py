@@ -57,6 +57,11 @@ def test_train_resume_and_export(tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(app, [*common, "--kimg", "0.008"])
     assert res.exit_code == 0, res.output
+    # A fresh run elsewhere with the same --state would overwrite those steps: refused, naming --state.
+    fresh = [*common, "--kimg", "0.008"]
+    fresh[fresh.index(str(run))] = str(tmp_path / "fresh")
+    res = runner.invoke(app, fresh)
+    assert res.exit_code == 2 and "--state" in res.output and "step 2" in res.output, res.output
     res = runner.invoke(app, [*common, "--kimg", "0.016", "--resume"])
     assert res.exit_code == 0 and "resumed" in res.output, res.output
     import torch

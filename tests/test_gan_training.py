@@ -20,7 +20,14 @@ from deepanon.gan.config import NetConfig, TrainConfig
 from deepanon.gan.dataset import FaceCrops
 from deepanon.gan.loss import discriminator_loss, generator_loss
 from deepanon.gan.networks import Discriminator, Generator
-from deepanon.gan.training_loop import Trainer, stop_on_signals, train
+from deepanon.gan.training_loop import (
+    StateConflictError,
+    Trainer,
+    resume_source,
+    saved_step,
+    stop_on_signals,
+    train,
+)
 from deepanon.types import Face
 
 TINY = NetConfig(resolution=16, z_dim=8, w_dim=8, map_layers=1, g_cbase=64, g_cmax=16, d_cbase=64, d_cmax=16)
@@ -189,6 +196,27 @@ def test_train_writes_run_folder_and_resumes(tmp_path: Path) -> None:
     assert tr.step_idx == 8
     tr2 = train(tiny_config(tmp_path, out=str(tmp_path / "run2"), total_kimg=0.036), resume_from=cfg.state_path)
     assert tr2.step_idx == 9
+
+
+@pytest.mark.slow
+def test_resume_takes_the_later_of_checkpoint_and_state_and_never_overwrites_a_later_state(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path, total_kimg=0.016)  # 4 steps; the state is written at every step (state_every_s 0)
+    train(cfg)
+    state = Path(cfg.state_path)
+    # A fresh clone has no run folder, only the committed state: --resume continues it.
+    clone = train(tiny_config(tmp_path, out=str(tmp_path / "clone"), total_kimg=0.024), resume=True)
+    assert clone.step_idx == 6 and saved_step(state) == 6
+    # The first machine's checkpoint (step 4) is now older than the state: resuming there takes the state.
+    assert saved_step(Path(cfg.out) / "checkpoint.pt") == 4
+    assert resume_source(cfg, resume=True) == state
+    # A fresh run, or one from an older checkpoint, with the same --state would replace 6 steps: refused untouched.
+    before = state.read_bytes()
+    with pytest.raises(StateConflictError, match="step 6"):
+        train(tiny_config(tmp_path, out=str(tmp_path / "fresh")))
+    with pytest.raises(StateConflictError, match="starts at step 4"):
+        train(cfg, resume_from=Path(cfg.out) / "checkpoint.pt")
+    assert state.read_bytes() == before and not (tmp_path / "fresh").exists()
+    assert train(cfg, resume=True).step_idx == 6  # nothing left to train to 0.016 kimg: it stops where it is
 
 
 def test_sigterm_stops_run_with_checkpoint_and_state(tmp_path: Path) -> None:

@@ -45,7 +45,10 @@ def train_command(
     data: Path = typer.Option(..., help="Dataset folder made by `deepanon prepare`."),
     out: Path = typer.Option(Path("runs/main"), help="Run folder: checkpoint.pt, log.jsonl, losses.png, samples/."),
     resume: bool = typer.Option(
-        False, "--resume", help="Continue exactly from OUT/checkpoint.pt (if present), with the run's own settings."
+        False,
+        "--resume",
+        help="Continue the run, with its own settings, from the later of OUT/checkpoint.pt (exact) and the --state "
+        "file (on a fresh clone: the committed weights/train_state.safetensors).",
     ),
     resume_from: Path | None = typer.Option(
         None, help="Continue from a checkpoint.pt (exact) or a compact .safetensors state (Adam restarts)."
@@ -87,7 +90,7 @@ def train_command(
     d_cmax: int = typer.Option(NetConfig.d_cmax, help="Discriminator channels at the low resolutions."),
 ) -> None:
     """Train the conditional face GAN (NS loss + R1, EMA generator); exact resume with --resume."""
-    from deepanon.gan.training_loop import train
+    from deepanon.gan.training_loop import StateConflictError, resume_source, train
 
     cfg = TrainConfig(
         data=str(data),
@@ -108,7 +111,8 @@ def train_command(
         state_path=str(state) if state else None,
         state_every_s=state_every_s,
     )
-    saved = _saved_config(out, resume, resume_from)
+    source = resume_source(cfg, resume, resume_from)
+    saved = _saved_config(source) if source is not None else None
     if saved is not None:
         # A resumed run keeps its hyper-parameters and architecture; only length, device and output cadence change.
         keep = (
@@ -128,7 +132,10 @@ def train_command(
         cfg.source_weights = parse_source_weights(source_weights)
     if ada_target is not None:
         cfg.ada_target = ada_target
-    trainer = train(cfg, resume=resume, resume_from=resume_from)
+    try:
+        trainer = train(cfg, resume_from=source)
+    except StateConflictError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--state") from None
     if export:
         _export(trainer.G_ema, cfg, trainer.cur_nimg, trainer.step_idx, None)
 
@@ -148,18 +155,15 @@ def parse_source_weights(text: str) -> dict[str, float]:
     return out
 
 
-def _saved_config(out: Path, resume: bool, resume_from: Path | None) -> TrainConfig | None:
-    """The TrainConfig stored with what the run resumes from (run folder, checkpoint.pt or compact state)."""
+def _saved_config(source: Path) -> TrainConfig:
+    """The TrainConfig stored with what the run resumes from (a checkpoint.pt or a compact state)."""
     import torch
 
-    if resume_from is None:
-        path = out / "config.json"
-        return TrainConfig.from_dict(json.loads(path.read_text())) if resume and path.exists() else None
-    if resume_from.suffix == ".safetensors":
+    if source.suffix == ".safetensors":
         from deepanon.gan.weights import load_train_state
 
-        return TrainConfig.from_dict(load_train_state(resume_from)[1]["config"])
-    return TrainConfig.from_dict(json.loads(torch.load(resume_from, map_location="cpu", weights_only=True)["config"]))
+        return TrainConfig.from_dict(load_train_state(source)[1]["config"])
+    return TrainConfig.from_dict(json.loads(torch.load(source, map_location="cpu", weights_only=True)["config"]))
 
 
 def _export(G_ema: Generator, cfg: TrainConfig, cur_nimg: int, step: int, path: Path | None) -> None:

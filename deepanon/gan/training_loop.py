@@ -278,19 +278,61 @@ def stop_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) 
             signal.signal(s, h)
 
 
+class StateConflictError(RuntimeError):
+    """The run would overwrite a compact state that holds more training than it starts from."""
+
+
+def saved_step(path: Path) -> int:
+    """The training step a checkpoint.pt or a compact .safetensors state was written at."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as f:
+            return int((f.metadata() or {}).get("step", 0))
+    return int(torch.load(path, map_location="cpu", weights_only=True)["step"])
+
+
+def resume_source(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None = None) -> Path | None:
+    """What a run continues from: resume_from when given; with resume, the later (by step) of the run folder's
+    checkpoint.pt and the compact state at cfg.state_path (on a tie the checkpoint: it is exact). A fresh clone has
+    only the state, and a checkpoint left on one machine may be older than the state trained on since elsewhere."""
+    if resume_from is not None:
+        return Path(resume_from)
+    if not resume:
+        return None
+    found = [p for p in (Path(cfg.out) / CHECKPOINT, Path(cfg.state_path or "")) if p.suffix and p.is_file()]
+    return max(found, key=saved_step) if found else None
+
+
+def check_state_kept(state_path: str | None, start_step: int) -> None:
+    """Refuse a run that would overwrite a compact state holding later training (every earlier GPU and CPU hour
+    lives in weights/train_state.safetensors: a fresh run with the default --state would replace it in minutes)."""
+    if not state_path or not Path(state_path).is_file():
+        return
+    held = saved_step(Path(state_path))
+    if held > start_step:
+        raise StateConflictError(
+            f"{state_path} holds a training run at step {held}, and this run starts at step {start_step}: it would "
+            f"overwrite it. Continue that run with --resume (or --resume-from {state_path}), or write this run's "
+            "state elsewhere with --state"
+        )
+
+
 def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None = None) -> Trainer:
-    """Train until cfg.total_kimg. resume: continue from the run folder's checkpoint.pt (exact);
-    resume_from: a checkpoint.pt (exact) or a compact .safetensors state (weights + step; Adam restarts)."""
+    """Train until cfg.total_kimg. resume: continue from the later of the run folder's checkpoint.pt (exact) and
+    the compact state at cfg.state_path; resume_from: a checkpoint.pt (exact) or a compact .safetensors state
+    (weights + step; Adam restarts). Raises StateConflictError instead of overwriting a later state."""
     run = Path(cfg.out)
+    source = resume_source(cfg, resume, resume_from)
+    check_state_kept(cfg.state_path, saved_step(source) if source is not None else 0)
     (run / "samples").mkdir(parents=True, exist_ok=True)
     tr = Trainer(cfg)
-    source = run / CHECKPOINT if resume and (run / CHECKPOINT).exists() else resume_from
     if source is not None:
-        source = Path(source)
         tr.load_compact(source) if source.suffix == ".safetensors" else tr.load_checkpoint(source)
         print(f"resumed from {source} at step {tr.step_idx} ({tr.cur_nimg / 1000:.1f} kimg)", flush=True)
     elif resume:
-        print(f"no checkpoint in {run}: starting fresh", flush=True)
+        print(f"nothing to resume in {run} or {cfg.state_path}: starting fresh", flush=True)
     (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     log_path = run / "log.jsonl"
     rows = _read_log(log_path, tr.step_idx)  # drop rows of steps that the resume will redo
