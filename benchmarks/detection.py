@@ -77,12 +77,14 @@ def main() -> None:
         DetectorConfig(
             detectors=("centerface",),
             centerface_threshold=min(CENTERFACE_THRESHOLDS + SMALL_FACE_THRESHOLDS),
+            upscale=1.0,
             device=args.device,
         ),
         pixels,
     )
     for t in CENTERFACE_THRESHOLDS:
         add("CenterFace", f"{t}", [[f for f in fs if f.score >= t] for fs in cf], cf_secs)
+    mtcnn_default, mtcnn_secs = None, 0.0
     for min_face in (int(v) for v in args.mtcnn_min_faces.split(",")):
         cfg = DetectorConfig(
             detectors=("mtcnn",), min_face=min_face, threshold=min(MTCNN_THRESHOLDS), device=args.device
@@ -91,6 +93,7 @@ def main() -> None:
         for t in MTCNN_THRESHOLDS:
             add(f"MTCNN min face {min_face}", f"{t}", [[f for f in fs if f.score >= t] for fs in mt], mt_secs)
         if min_face == DetectorConfig.min_face:
+            mtcnn_default, mtcnn_secs = mt, mt_secs
             for t in CENTERFACE_THRESHOLDS[1:4]:
                 union = [
                     merge_faces([f for f in a if f.score >= DetectorConfig.threshold] + [f for f in b if f.score >= t])
@@ -108,21 +111,42 @@ def main() -> None:
                 ]
                 thr = f"{d.threshold} / {d.centerface_threshold}, < {d.small_face} px {small}"
                 add(f"MTCNN {min_face} + CenterFace", thr, union, mt_secs + cf_secs)
+    if mtcnn_default is None:
+        raise SystemExit(f"--mtcnn-min-faces must include the default {DetectorConfig.min_face}")
+    # The small-face pass (DetectorConfig.upscale): CenterFace also on the image enlarged, with the run-time rule
+    # at the default thresholds and at a stricter pair; alone and in the default union with MTCNN (min face 20).
+    d = DetectorConfig()
+    for thr, small in ((d.centerface_threshold, d.small_face_threshold), (0.4, 0.3)):
+        cfg = DetectorConfig(
+            detectors=("centerface",), centerface_threshold=thr, small_face_threshold=small, device=args.device
+        )
+        up, up_secs = run_backend(cfg, pixels)
+        name = f"CenterFace 1x + {d.upscale:g}x"
+        add(name, f"{thr}, < {d.small_face} px {small}", up, up_secs)
+        union = [merge_faces([f for f in a if f.score >= d.threshold] + b) for a, b in zip(mtcnn_default, up)]
+        add(
+            f"MTCNN {d.min_face} + {name}",
+            f"{d.threshold} / {thr}, < {d.small_face} px {small}",
+            union,
+            mtcnn_secs + up_secs,
+        )
     counts = ", ".join(
         f"{label}: {sum(1 for im in images for b in im.boxes if height_class(b[3] - b[1]) == label)}"
         for label, _, _ in HEIGHT_CLASSES
     )
     header = ["detector", "threshold", *[f"recall {label} %" for label, _, _ in HEIGHT_CLASSES]]
     header += ["recall >=32 %", "false alarms", f"false alarms >= {LARGE} px", "images/s"]
-    d = DetectorConfig()
     body = (
         "## Detection (benchmarks/detection.py)\n\n"
         f"WIDER FACE val subset in ../shared/data/wider-val: first {n} images, "
         f"{sum(len(im.boxes) for im in images)} valid faces ({counts}). A face counts as found when a detection "
         "overlaps it with IoU >= 0.4; a false alarm is a detection that overlaps no face. "
         f"Default now: {' + '.join(d.detectors)}, MTCNN min face {d.min_face} at {d.threshold}, "
-        f"CenterFace at {d.centerface_threshold} (faces under {d.small_face} px: {d.small_face_threshold}). "
-        "CPU figures were taken while a GAN training run used one of the two cores.\n\n" + markdown_table(header, rows)
+        f"CenterFace at {d.centerface_threshold} (faces under {d.small_face} px: {d.small_face_threshold}), "
+        f"on the image and on the image enlarged {d.upscale:g}x (the small-face pass; rows without '{d.upscale:g}x' "
+        "search the image as it is). "
+        "images/s: each setting's own runs, one after the other (a union adds its backends' times); see the "
+        "load average below.\n\n" + markdown_table(header, rows)
     )
     publish("detection", body, not args.no_write)
 

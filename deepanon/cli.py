@@ -90,7 +90,7 @@ def anonymize(
         DetectorChoice.both,
         "--detector",
         help="both: a face that MTCNN or CenterFace finds is anonymized (fewest missed faces). "
-        "centerface: about 20x faster, misses a few more. mtcnn: MTCNN alone.",
+        "centerface: CenterFace alone, 1.5x faster on WIDER photos and as many faces found there. mtcnn: MTCNN alone.",
     ),
     threshold: float = typer.Option(
         _DET.threshold,
@@ -127,6 +127,14 @@ def anonymize(
         min=64,
         help="Images and frames larger than this (px, longest side) are searched as a downscaled overview of this "
         "size plus full-resolution tiles, so small faces are kept and memory stays bounded.",
+    ),
+    upscale: float = typer.Option(
+        _DET.upscale,
+        "--upscale",
+        min=1.0,
+        help="Small-face pass: CenterFace also searches every image enlarged this much, which finds most faces "
+        "under 16 px that it misses otherwise (WIDER: 42 -> 79 %). 1 turns it off: detection twice as fast, "
+        "tiny faces missed.",
     ),
     tiles: bool = typer.Option(
         True,
@@ -205,6 +213,7 @@ def anonymize(
         small_face_threshold=small_face_threshold,
         min_face=min_face,
         detect_size=detect_size,
+        upscale=upscale,
         tiles=tiles,
         mask_scale=mask_scale,
     )

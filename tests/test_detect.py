@@ -119,11 +119,43 @@ def test_centerface_keeps_weak_small_faces_only(monkeypatch):
         return dets, np.zeros((3, 10), np.float32)
 
     monkeypatch.setattr(net, "_net", fake)
+    net.upscale = 1.0  # one search: the small-face pass is tested below
     faces = det.detect(np.zeros((300, 300, 3), np.uint8))
     assert calls == [DetectorConfig.small_face_threshold]  # asked for everything a small face may score
     assert sorted(round(f.score, 2) for f in faces) == [0.25, 0.9]
     weak = next(f for f in faces if f.score < 0.3)
     assert weak.box[3] - weak.box[1] < DetectorConfig.small_face
+
+
+def test_small_face_pass_searches_the_enlarged_image_and_maps_faces_back(monkeypatch):
+    det = FaceDetector(DetectorConfig(detectors=("centerface",), device="cpu"))
+    (net,) = det._nets
+    sizes = []
+
+    def fake(rgb, threshold):  # the same face seen in both searches, and one only the enlarged search finds
+        sizes.append(rgb.shape[:2])
+        k = rgb.shape[1] / 300
+        found = [[100 * k, 100 * k, 140 * k, 150 * k, 0.9]] + ([[10, 10, 30, 30, 0.5]] if k > 1 else [])
+        return np.array(found, np.float32), np.zeros((len(found), 10), np.float32)
+
+    monkeypatch.setattr(net, "_net", fake)
+    faces = det.detect(np.zeros((200, 300, 3), np.uint8))
+    assert sizes == [(200, 300), (400, 600)]  # DetectorConfig.upscale = 2
+    assert sorted(f.box for f in faces) == [(5.0, 5.0, 15.0, 15.0), (100.0, 100.0, 140.0, 150.0)]  # one merged
+
+
+def test_small_face_pass_finds_faces_too_small_for_one_search():
+    img = scene(200, 300, [(40, 60, 0.08), (150, 100, 0.08)])  # heads of 19 x 17 px, faces about 10 px wide
+    heads = [(40, 60, 57, 79), (150, 100, 167, 119)]
+    one = FaceDetector(DetectorConfig(detectors=("centerface",), upscale=1.0, device="cpu")).detect(img)
+    assert one == []
+    two = FaceDetector(DetectorConfig(detectors=("centerface",), device="cpu")).detect(img)
+    assert len(two) == 2
+    for x0, y0, x1, y1 in heads:  # each found inside its head, landmarks mapped back too
+        f = next(f for f in two if x0 <= f.center[0] <= x1 and y0 <= f.center[1] <= y1)
+        assert (f.landmarks[:, 0] > x0 - 2).all() and (f.landmarks[:, 0] < x1 + 2).all()
+    with pytest.raises(ValueError, match="upscale"):
+        DetectorConfig(upscale=0.5)
 
 
 def test_unknown_detector_is_rejected():

