@@ -20,8 +20,11 @@ def keep_detection(score: float, height: float, threshold: float, small_threshol
 
 
 class CenterFaceNet:
-    """upscale > 1: each image is also searched enlarged that much (the small-face pass); the two searches' faces
-    are merged. The keep rule reads a face's height in the image searched."""
+    """upscale > 1: each image is also searched enlarged that much (the small-face pass), which adds the faces
+    under small_face px (in the image) it finds. Larger ones come from the plain search alone: merged with the
+    enlarged search's boxes they grew (the union is kept), which cost the painted faces AP (20 WIDER scenes:
+    85.7 -> 84.3 % kept) for 1 more face found of 382 at 32-63 px (100 scenes). The keep rule reads a face's
+    height in the image searched."""
 
     def __init__(
         self, threshold: float, small_threshold: float | None = None, small_face: int = 0, upscale: float = 1.0
@@ -48,7 +51,10 @@ class CenterFaceNet:
                 h, w = rgb.shape[:2]
                 size = (max(round(w * self.upscale), 1), max(round(h * self.upscale), 1))
                 big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
-                faces = merge_faces(faces + [f.scaled(w / size[0]) for f in self._search(big)])
+                faces = merge_faces(
+                    faces
+                    + [g for g in (f.scaled(w / size[0]) for f in self._search(big)) if g.height < self.small_face]
+                )
             out.append(faces)
         return out
 
