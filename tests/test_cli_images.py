@@ -109,6 +109,17 @@ def test_usage_errors_exit_2(photo_folder, tmp_path):
     )
 
 
+def test_upscale_reaches_the_detector_and_below_1_is_a_usage_error(photo_folder, tmp_path):
+    from deepanon import Anonymizer
+    from deepanon.detect import DetectorConfig
+
+    assert Anonymizer(method="blur", upscale=1.0).detector.config.upscale == 1.0
+    assert Anonymizer(method="blur").detector.config.upscale == DetectorConfig.upscale > 1.0
+    args = ["-o", str(tmp_path / "o"), "--method", "blur", "--upscale", "0.5"]
+    assert run(str(photo_folder), *args).exit_code == 2
+    assert not (tmp_path / "o").exists()
+
+
 def test_help_explains_every_flag():
     res = runner.invoke(app, ["anonymize", "--help"], terminal_width=200)
     assert res.exit_code == 0
@@ -126,6 +137,7 @@ def test_help_explains_every_flag():
         "--report",
         "--max-pixels",
         "--crf",
+        "--upscale",
     ]:
         assert flag in res.output
 

@@ -301,7 +301,8 @@ def resume_source(cfg: TrainConfig, resume: bool = False, resume_from: str | Pat
         return Path(resume_from)
     if not resume:
         return None
-    found = [p for p in (Path(cfg.out) / CHECKPOINT, Path(cfg.state_path or "")) if p.suffix and p.is_file()]
+    candidates = [Path(cfg.out) / CHECKPOINT] + ([Path(cfg.state_path)] if cfg.state_path else [])
+    found = [p for p in candidates if p.is_file()]
     return max(found, key=saved_step) if found else None
 
 
