@@ -90,7 +90,7 @@ def anonymize(
         DetectorChoice.both,
         "--detector",
         help="both: a face that MTCNN or CenterFace finds is anonymized (fewest missed faces). "
-        "centerface: CenterFace alone, 1.5x faster on WIDER photos and as many faces found there. mtcnn: MTCNN alone.",
+        "centerface: CenterFace alone, 1.4x faster on WIDER photos and as many faces found there. mtcnn: MTCNN alone.",
     ),
     threshold: float = typer.Option(
         _DET.threshold,
