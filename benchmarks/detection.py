@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -37,6 +38,18 @@ def run_backend(cfg: DetectorConfig, pixels: list[np.ndarray]) -> tuple[list[lis
     t0 = time.perf_counter()
     found = [det.detect(p) for p in pixels]
     return found, time.perf_counter() - t0
+
+
+def union(
+    mtcnn: list[list[Face]], centerface: list[list[Face]], keep_centerface: Callable[[Face], bool]
+) -> list[list[Face]]:
+    """Per image, what the default detector keeps: MTCNN's faces at its default threshold and the CenterFace faces
+    `keep_centerface` accepts, merged as FaceDetector merges its backends."""
+    t = DetectorConfig.threshold
+    return [
+        merge_faces([f for f in a if f.score >= t] + [f for f in b if keep_centerface(f)])
+        for a, b in zip(mtcnn, centerface)
+    ]
 
 
 def score_row(images: list[WiderImage], found: list[list[Face]]) -> list[str]:
@@ -95,22 +108,16 @@ def main() -> None:
         if min_face == DetectorConfig.min_face:
             mtcnn_default, mtcnn_secs = mt, mt_secs
             for t in CENTERFACE_THRESHOLDS[1:4]:
-                union = [
-                    merge_faces([f for f in a if f.score >= DetectorConfig.threshold] + [f for f in b if f.score >= t])
-                    for a, b in zip(mt, cf)
-                ]
-                add(f"MTCNN {min_face} + CenterFace", f"{DetectorConfig.threshold} / {t}", union, mt_secs + cf_secs)
+                both = union(mt, cf, lambda f, t=t: f.score >= t)
+                add(f"MTCNN {min_face} + CenterFace", f"{DetectorConfig.threshold} / {t}", both, mt_secs + cf_secs)
             d = DetectorConfig()
             for small in SMALL_FACE_THRESHOLDS:  # the run-time rule: small faces, lower bar
                 keep = partial(
                     keep_detection, threshold=d.centerface_threshold, small_threshold=small, small_face=d.small_face
                 )
-                union = [
-                    merge_faces([f for f in a if f.score >= d.threshold] + [f for f in b if keep(f.score, f.height)])
-                    for a, b in zip(mt, cf)
-                ]
+                both = union(mt, cf, lambda f, keep=keep: keep(f.score, f.height))
                 thr = f"{d.threshold} / {d.centerface_threshold}, < {d.small_face} px {small}"
-                add(f"MTCNN {min_face} + CenterFace", thr, union, mt_secs + cf_secs)
+                add(f"MTCNN {min_face} + CenterFace", thr, both, mt_secs + cf_secs)
     if mtcnn_default is None:
         raise SystemExit(f"--mtcnn-min-faces must include the default {DetectorConfig.min_face}")
     # The small-face pass (DetectorConfig.upscale): CenterFace also on the image enlarged, with the run-time rule
@@ -123,11 +130,11 @@ def main() -> None:
         up, up_secs = run_backend(cfg, pixels)
         name = f"CenterFace 1x + {d.upscale:g}x"
         add(name, f"{thr}, < {d.small_face} px {small}", up, up_secs)
-        union = [merge_faces([f for f in a if f.score >= d.threshold] + b) for a, b in zip(mtcnn_default, up)]
+        both = union(mtcnn_default, up, lambda f: True)  # `up` already holds what the run-time rule keeps
         add(
             f"MTCNN {d.min_face} + {name}",
             f"{d.threshold} / {thr}, < {d.small_face} px {small}",
-            union,
+            both,
             mtcnn_secs + up_secs,
         )
     counts = ", ".join(

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.detect import DetectorConfig
+from deepanon.detect.detector import MAX_UPSCALE as _MAX_UPSCALE
 
 if TYPE_CHECKING:
     from deepanon.batch import Summary
@@ -132,6 +133,7 @@ def anonymize(
         _DET.upscale,
         "--upscale",
         min=1.0,
+        max=_MAX_UPSCALE,
         help="Small-face pass: CenterFace also searches every image enlarged this much, which finds most faces "
         "under 16 px that it misses otherwise (WIDER: 42 -> 79 %). 1 turns it off: detection twice as fast, "
         "tiny faces missed.",

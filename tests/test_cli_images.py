@@ -117,6 +117,7 @@ def test_upscale_reaches_the_detector_and_below_1_is_a_usage_error(photo_folder,
     assert Anonymizer(method="blur").detector.config.upscale == DetectorConfig.upscale > 1.0
     args = ["-o", str(tmp_path / "o"), "--method", "blur", "--upscale", "0.5"]
     assert run(str(photo_folder), *args).exit_code == 2
+    assert run(str(photo_folder), *args[:-1], "8").exit_code == 2  # above the bound
     assert not (tmp_path / "o").exists()
 
 

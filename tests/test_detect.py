@@ -158,6 +158,12 @@ def test_small_face_pass_finds_faces_too_small_for_one_search():
         assert (f.landmarks[:, 0] > x0 - 2).all() and (f.landmarks[:, 0] < x1 + 2).all()
     with pytest.raises(ValueError, match="upscale"):
         DetectorConfig(upscale=0.5)
+    with pytest.raises(ValueError, match="upscale"):
+        DetectorConfig(upscale=8.0)  # a 1024-px tile enlarged to 8192 px would need GBs of CenterFace activations
+    from deepanon.detect.centerface import CenterFaceNet
+
+    with pytest.raises(ValueError, match="small_face"):
+        CenterFaceNet(0.3, 0.2, small_face=0, upscale=2.0)  # the pass would add nothing, silently
 
 
 def test_unknown_detector_is_rejected():

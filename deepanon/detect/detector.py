@@ -18,6 +18,7 @@ from deepanon.device import resolve_device
 from deepanon.types import Face
 
 DETECTORS = ("mtcnn", "centerface")
+MAX_UPSCALE = 4.0
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ class DetectorConfig:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.upscale < 1.0:
-            raise ValueError(f"upscale must be >= 1 (1 = no small-face pass), got {self.upscale}")
+        if not 1.0 <= self.upscale <= MAX_UPSCALE:  # beyond, a 1024-px tile's CenterFace activations need GBs
+            raise ValueError(f"upscale must be from 1 (no small-face pass) to {MAX_UPSCALE:g}, got {self.upscale}")
         unknown = set(self.detectors) - set(DETECTORS)
         if unknown or not self.detectors:
             raise ValueError(f"unknown detector {', '.join(sorted(unknown)) or '(none)'}: use {', '.join(DETECTORS)}")
