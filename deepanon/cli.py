@@ -13,6 +13,7 @@ from rich.console import Console
 from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.detect import DetectorConfig
 from deepanon.detect.detector import MAX_UPSCALE as _MAX_UPSCALE
+from deepanon.detect.detector import MAX_VIDEO_UPSCALE_EVERY as _MAX_UPSCALE_EVERY
 
 if TYPE_CHECKING:
     from deepanon.batch import Summary
@@ -138,6 +139,14 @@ def anonymize(
         "under 16 px that it misses otherwise (WIDER: 42 -> 79 %). 1 turns it off: detection twice as fast, "
         "tiny faces missed.",
     ),
+    upscale_every: int = typer.Option(
+        _DET.video_upscale_every,
+        "--upscale-every",
+        min=1,
+        max=_MAX_UPSCALE_EVERY,
+        help="Videos: the small-face pass runs on every N-th frame only; the faces it found are held in between, "
+        "moving with the camera. 1: every frame (slowest).",
+    ),
     tiles: bool = typer.Option(
         True,
         "--tiles/--no-tiles",
@@ -216,6 +225,7 @@ def anonymize(
         min_face=min_face,
         detect_size=detect_size,
         upscale=upscale,
+        video_upscale_every=upscale_every,
         tiles=tiles,
         mask_scale=mask_scale,
     )

@@ -121,6 +121,18 @@ def test_upscale_reaches_the_detector_and_below_1_is_a_usage_error(photo_folder,
     assert not (tmp_path / "o").exists()
 
 
+def test_upscale_every_reaches_the_detector_and_out_of_range_is_a_usage_error(photo_folder, tmp_path):
+    from deepanon import Anonymizer
+    from deepanon.detect import DetectorConfig
+
+    assert Anonymizer(method="blur", video_upscale_every=3).detector.config.video_upscale_every == 3
+    assert Anonymizer(method="blur").detector.config.video_upscale_every == DetectorConfig.video_upscale_every
+    for bad in ("0", "9"):
+        res = run(str(photo_folder), "-o", str(tmp_path / "o"), "--method", "blur", "--upscale-every", bad)
+        assert res.exit_code == 2
+    assert not (tmp_path / "o").exists()
+
+
 def test_help_explains_every_flag():
     res = runner.invoke(app, ["anonymize", "--help"], terminal_width=200)
     assert res.exit_code == 0
@@ -139,6 +151,7 @@ def test_help_explains_every_flag():
         "--max-pixels",
         "--crf",
         "--upscale",
+        "--upscale-every",
     ]:
         assert flag in res.output
 

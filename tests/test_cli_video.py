@@ -83,8 +83,8 @@ def test_detector_miss_in_one_frame_leaves_no_hole(clip, tmp_path):
     real_detect = anon.detector.detect_batch
     calls = {"frame": 0}
 
-    def flaky(frames):
-        out = real_detect(frames)
+    def flaky(frames, small_pass=None):
+        out = real_detect(frames, small_pass)
         for i in range(len(out)):
             if calls["frame"] + i == 11:
                 out[i] = []  # the detector misses every face in frame 11
@@ -103,8 +103,8 @@ def test_faces_found_late_are_covered_before_too(clip, tmp_path):
     real_detect = anon.detector.detect_batch
     calls = {"frame": 0}
 
-    def late(frames):  # the detector finds nobody before frame 6 (faces entering, turning, coming into focus)
-        out = [fs if calls["frame"] + i >= 6 else [] for i, fs in enumerate(real_detect(frames))]
+    def late(frames, small_pass=None):  # nobody found before frame 6 (faces entering, turning, coming into focus)
+        out = [fs if calls["frame"] + i >= 6 else [] for i, fs in enumerate(real_detect(frames, small_pass))]
         calls["frame"] += len(frames)
         return out
 

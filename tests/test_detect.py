@@ -94,7 +94,7 @@ def test_union_keeps_a_face_only_one_backend_finds(monkeypatch):
     det = FaceDetector(DetectorConfig(device="cpu"))
     mtcnn_net, cf_net = det._nets
     extra = Face((10, 10, 60, 70), 0.5, np.zeros((5, 2), np.float32))
-    monkeypatch.setattr(cf_net, "run", lambda frames: [[extra] for _ in frames])
+    monkeypatch.setattr(cf_net, "run", lambda frames, small_pass: [[extra] for _ in frames])
     faces = det.detect(astronaut())
     assert len(faces) == 2 and any(f is extra for f in faces)
 
@@ -156,6 +156,14 @@ def test_small_face_pass_finds_faces_too_small_for_one_search():
     for x0, y0, x1, y1 in heads:  # each found inside its head, landmarks mapped back too
         f = next(f for f in two if x0 <= f.center[0] <= x1 and y0 <= f.center[1] <= y1)
         assert (f.landmarks[:, 0] > x0 - 2).all() and (f.landmarks[:, 0] < x1 + 2).all()
+    skipped = FaceDetector(DetectorConfig(detectors=("centerface",), device="cpu")).detect_batch([img], [False])
+    assert skipped == [[]]  # a frame told to skip the pass (video schedules it) is searched once
+    with pytest.raises(ValueError, match="2 flags for 1 frames"):
+        FaceDetector(DetectorConfig(detectors=("centerface",), device="cpu")).detect_batch([img], [True, False])
+    with pytest.raises(ValueError, match="video_upscale_every"):
+        DetectorConfig(video_upscale_every=0)
+    with pytest.raises(ValueError, match="video_upscale_every"):
+        DetectorConfig(video_upscale_every=9)  # a face the pass found would be dropped before the next pass
     with pytest.raises(ValueError, match="upscale"):
         DetectorConfig(upscale=0.5)
     with pytest.raises(ValueError, match="upscale"):

@@ -1,6 +1,7 @@
 import numpy as np
 
 from deepanon.track import (
+    CameraMotion,
     Lookback,
     Shots,
     Tracker,
@@ -208,3 +209,30 @@ def test_a_held_false_alarm_on_a_tracked_face_is_not_painted_as_a_second_face():
     tr.update([big, ear])  # the detector's own merge would have caught this; a tracker's hold must too
     out = tr.update([face(100, 100, s=120)])  # the ear track is held, the face tracked
     assert len(out) == 1 and contains(out[0].box, big.box) and contains(out[0].box, ear.box)
+
+
+def test_camera_motion_reads_a_pan_and_ignores_what_is_not_one():
+    import cv2
+    from skimage import data
+
+    a = cv2.resize(data.astronaut(), (960, 540))
+    cam = CameraMotion()
+    assert cam.step(a).tolist() == [0.0, 0.0]  # nothing to compare the first frame with
+    moved = np.roll(a, (-5, 12), axis=(0, 1))  # the picture moves 12 px right and 5 px up
+    dx, dy = cam.step(moved)
+    assert abs(dx - 12) < 0.5 and abs(dy + 5) < 0.5
+    assert np.allclose(cam.step(moved), 0.0, atol=0.1)  # a still camera
+    assert cam.step(cv2.resize(data.coffee(), (960, 540))).tolist() == [0.0, 0.0]  # a cut: no common motion
+    assert cam.step(a[:270, :480].copy()).tolist() == [0.0, 0.0]  # another frame size: no shift guessed
+
+
+def test_held_boxes_follow_the_camera():
+    small = face(100, 100, s=16)  # a small face in a crowd, the detector misses it in the next frame
+    for camera, covered in (((14.0, 3.0), True), (None, False)):
+        tr = Tracker()
+        tr.update([small])
+        (held,) = tr.update([], camera=None if camera is None else np.array(camera, np.float32))
+        there = (114.0, 103.0, 130.0, 119.0)  # where the pan took it
+        assert (share_inside(there, held.box) >= 0.9) is covered
+        if camera is not None:  # landmarks move with it too (the painter aligns by them)
+            assert np.allclose(held.landmarks, small.landmarks + np.array(camera, np.float32))

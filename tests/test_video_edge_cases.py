@@ -57,3 +57,40 @@ def test_4k_frames_small_faces_found_on_tiles(tmp_path):
             out[y + fy0 : y + fy1, x + fx0 : x + fx1].astype(int) - frame[y + fy0 : y + fy1, x + fx0 : x + fx1]
         )
         assert change.mean() > 8, (x, y)
+
+
+def test_small_face_pass_runs_on_every_other_frame_and_held_faces_follow_a_pan(monkeypatch):
+    from skimage import data
+
+    from deepanon import Anonymizer
+    from deepanon.anonymize.pipeline import VideoState
+    from deepanon.types import Face
+
+    anon = Anonymizer("blur", device="cpu", video_upscale_every=2)
+    flags: list[list[bool]] = []
+    monkeypatch.setattr(anon.detector, "detect_batch", lambda frames, small_pass=None: flags.append(small_pass) or [])
+    video = VideoState()
+    for n in (3, 3, 2):  # the schedule runs on across batches
+        anon.detect_video([np.zeros((64, 64, 3), np.uint8)] * n, video)
+    assert flags == [[True, False, True], [False, True, False], [True, False]]
+
+    # A pan over a picture (8 px a frame) with small faces the detector sees only on even frames (as a face only
+    # the small-face pass finds): on the odd frames they are held where the pan took them, not left bare.
+    world = np.ascontiguousarray(np.tile(data.astronaut(), (1, 2, 1))[:360, :])
+    heads = [(300.0, 120.0), (420.0, 200.0), (520.0, 90.0)]
+    video, covered = VideoState(), []
+    for t in range(12):
+        frame = np.ascontiguousarray(world[:, 8 * t : 8 * t + 640])
+        truth = [(x - 8 * t, y, x - 8 * t + 14, y + 14) for x, y in heads]
+        found = [Face(b, 0.3) for b in truth] if t % 2 == 0 else []
+        _, done = anon.replace_video([frame], [found], "pan", video)
+        covered += done
+    covered += anon.replace_video([], [], "pan", video)[1]
+    assert len(covered) == 12
+    for t in range(1, 12, 2):  # odd frames: nothing detected, every face still inside a held box
+        truth = [(x - 8 * t, y, x - 8 * t + 14, y + 14) for x, y in heads]
+        for box in truth:
+            assert any(
+                b.box[0] <= box[0] + 1 and b.box[1] <= box[1] + 1 and b.box[2] >= box[2] - 1 and b.box[3] >= box[3] - 1
+                for b in covered[t]
+            ), (t, box, [f.box for f in covered[t]])

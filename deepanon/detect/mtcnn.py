@@ -25,7 +25,9 @@ class MtcnnNet:
         )
 
     @torch.inference_mode()
-    def run(self, frames: list[np.ndarray]) -> list[list[Face]]:
+    def run(self, frames: list[np.ndarray], small_pass: list[bool] | None = None) -> list[list[Face]]:
+        """small_pass: CenterFace's small-face pass flags, accepted for one backend interface; MTCNN has no such
+        pass (its image pyramid reaches down to min_face)."""
         batch = np.stack(frames) if len(frames) > 1 else frames[0]
         boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
         if len(frames) == 1:

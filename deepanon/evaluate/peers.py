@@ -65,7 +65,7 @@ class DeepanonPeer:
         self.video, self.video_key, self.replaced = VideoState(), key, []
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        return self.anon.detect(frames)
+        return self.anon.detect(frames) if self.video is None else self.anon.detect_video(frames, self.video)
 
     def replace(
         self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
