@@ -12,6 +12,7 @@ from deepanon.evaluate.identity import (
     identity_score,
     inter_ocular,
     landmark_shift,
+    pose_shift,
 )
 from deepanon.evaluate.timing import StageTimer
 from deepanon.evaluate.video_metrics import count_holes, identity_stability, link_tracks, track_sequences
@@ -125,6 +126,19 @@ def test_landmark_shift_is_in_eye_distances() -> None:
     pts[42:48] = (40, 0)
     assert inter_ocular(pts) == 40
     assert landmark_shift(pts, pts + (4, 0)) == pytest.approx(0.1)
+
+
+def test_pose_shift_reads_the_five_kept_points_not_the_jaw() -> None:
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(0, 100, (68, 2))
+    pts[36:42], pts[42:48] = (30, 40), (70, 40)  # eye distance 40
+    jaw = pts.copy()
+    jaw[0:17] += (8, 0)  # a new face with another chin: the pose is the same
+    assert pose_shift(pts, jaw) == 0.0 and landmark_shift(pts, jaw) > 0.04
+    nose = pts.copy()
+    nose[30] += (0, 10)  # the nose tip moved by a quarter eye distance: 1 of the 5 points
+    assert pose_shift(pts, nose) == pytest.approx(0.25 / 5)
+    assert pose_shift(pts, pts + (4, 0)) == pytest.approx(0.1)  # all moved: as landmark_shift
 
 
 def test_holes_on_a_synthetic_coverage_sequence() -> None:

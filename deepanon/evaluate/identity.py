@@ -68,3 +68,16 @@ def landmark_shift(original: np.ndarray, anonymized: np.ndarray) -> float:
     """Mean point-to-point distance between two (68, 2) landmark sets, in units of the original's eye distance."""
     o, a = np.asarray(original, np.float64), np.asarray(anonymized, np.float64)
     return float(np.linalg.norm(o - a, axis=1).mean() / max(inter_ocular(o), 1e-9))
+
+
+def pose_points(points: np.ndarray) -> np.ndarray:
+    """The 5 points the generator is conditioned on (eye centres, nose tip, mouth corners) of a (68, 2) set."""
+    p = np.asarray(points, np.float64)
+    return np.stack([p[EYES_68[0]].mean(0), p[EYES_68[1]].mean(0), p[30], p[48], p[54]])
+
+
+def pose_shift(original: np.ndarray, anonymized: np.ndarray) -> float:
+    """landmark_shift over the 5 pose points only. The 68 include the jaw line and brows, which a new face may
+    legitimately draw elsewhere; these 5 are the pose it must keep."""
+    o, a = pose_points(original), pose_points(anonymized)
+    return float(np.linalg.norm(o - a, axis=1).mean() / max(inter_ocular(original), 1e-9))

@@ -48,11 +48,11 @@ def still_tables(results: Sequence[MethodResult]) -> str:
     )
     utility = markdown_table(
         ["method", "AP orig", "AP anon", "AP ratio %", "id faces", "still same %", "same if covered %",
-         "id distance", "Frechet", "landmark shift"],
+         "id distance", "Frechet", "landmark shift", "pose shift"],
         [
             [r.method, fmt(r.ap_original), fmt(r.ap_anonymized), fmt(r.ap_ratio, True), r.identity_faces,
              fmt(r.still_same, True), fmt(r.still_same_covered, True), fmt(r.identity_distance), fmt(r.frechet),
-             fmt(r.landmark_shift)]
+             fmt(r.landmark_shift), fmt(r.pose_shift)]
             for r in results
         ],
     )  # fmt: skip

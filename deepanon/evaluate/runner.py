@@ -47,7 +47,8 @@ def definitions(kind: str) -> list[str]:
         "(dlib's threshold); over all such faces (missed ones leak), and over the covered ones.",
         "Frechet: FID's formula on dlib descriptors of the original faces vs the anonymized faces (landmarks found "
         "on the anonymized image); few samples in 128 dims bias it upwards, so compare methods, not papers. "
-        "landmark shift: mean distance of dlib's 68 points (same box) original vs anonymized / eye distance.",
+        "landmark shift: mean distance of dlib's 68 points (same box) original vs anonymized / eye distance; pose "
+        "shift: the same over the 5 points the GAN keeps (eye centres, nose tip, mouth corners), not the jaw or brows.",
     ]
 
 

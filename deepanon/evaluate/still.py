@@ -20,7 +20,13 @@ from deepanon.evaluate.coverage import background_score, changed_mask, changed_s
 from deepanon.evaluate.data import Dataset
 from deepanon.evaluate.detectors import Detector
 from deepanon.evaluate.dlib_faces import DlibFaces
-from deepanon.evaluate.identity import embedding_distances, frechet_distance, identity_score, landmark_shift
+from deepanon.evaluate.identity import (
+    embedding_distances,
+    frechet_distance,
+    identity_score,
+    landmark_shift,
+    pose_shift,
+)
 from deepanon.evaluate.matching import matched_gt
 from deepanon.evaluate.peers import Peer
 from deepanon.evaluate.timing import StageTimer
@@ -55,6 +61,7 @@ class MethodResult:
     identity_distance: float = float("nan")
     frechet: float = float("nan")
     landmark_shift: float = float("nan")
+    pose_shift: float = float("nan")  # the 5 conditioned points of the 68 only
     images_per_s: float = float("nan")
     stage_ms: dict[str, float] = field(default_factory=dict)  # per image
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
@@ -219,6 +226,7 @@ def evaluate_method(
         res.still_same_covered = identity_score(dist[np.array(id_covered, bool)]).still_same
         res.frechet = frechet_distance(orig, np.stack(own_desc))
         res.landmark_shift = float(np.mean([landmark_shift(o, a) for o, a in zip(ref.landmarks68, shifts)]))
+        res.pose_shift = float(np.mean([pose_shift(o, a) for o, a in zip(ref.landmarks68, shifts)]))
     res.stage_ms = timer.per_item_ms(len(dataset.items))
     res.images_per_s = len(dataset.items) / timer.total if timer.total > 0 else float("nan")
     return res

@@ -200,7 +200,9 @@ def prepare_dataset(
     det_cfg = DetectorConfig(min_face=max(12, min(int(min_face * 0.8), 40)), device=device)
     # Chunks are reusable only by the same plan: same files, settings, crop rendering, mask size and detector (its
     # config and merge rule: they define the boxes, hence the masks), so a changed default redoes the chunks by itself.
+    # (device and the video pass schedule do not change what a photo's search finds)
     detection = {**asdict(det_cfg), "device": None, "merge": (MERGE_IOU, MERGE_CONTAINMENT)}
+    del detection["video_upscale_every"]
     plan = hashlib.sha1(
         json.dumps(
             [[n for _, n in files], resolution, val_fraction, min_face, chunk, CROP_BORDER, cfg.mask_scale, detection]
