@@ -224,6 +224,10 @@ def test_camera_motion_reads_a_pan_and_ignores_what_is_not_one():
     assert np.allclose(cam.step(moved), 0.0, atol=0.1)  # a still camera
     assert cam.step(cv2.resize(data.coffee(), (960, 540))).tolist() == [0.0, 0.0]  # a cut: no common motion
     assert cam.step(a[:270, :480].copy()).tolist() == [0.0, 0.0]  # another frame size: no shift guessed
+    cam = CameraMotion()
+    cam.step(a)
+    # a third of the picture in one frame is no pan (phase correlation wraps around): held boxes must not jump
+    assert cam.step(np.roll(a, 320, axis=1)).tolist() == [0.0, 0.0]
 
 
 def test_held_boxes_follow_the_camera():
