@@ -66,8 +66,12 @@ def inter_ocular(points: np.ndarray) -> float:
 
 def landmark_shift(original: np.ndarray, anonymized: np.ndarray) -> float:
     """Mean point-to-point distance between two (68, 2) landmark sets, in units of the original's eye distance."""
-    o, a = np.asarray(original, np.float64), np.asarray(anonymized, np.float64)
-    return float(np.linalg.norm(o - a, axis=1).mean() / max(inter_ocular(o), 1e-9))
+    return _mean_distance(original, anonymized, inter_ocular(original))
+
+
+def _mean_distance(a: np.ndarray, b: np.ndarray, unit: float) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b, axis=1).mean() / max(unit, 1e-9))
 
 
 def pose_points(points: np.ndarray) -> np.ndarray:
@@ -79,5 +83,4 @@ def pose_points(points: np.ndarray) -> np.ndarray:
 def pose_shift(original: np.ndarray, anonymized: np.ndarray) -> float:
     """landmark_shift over the 5 pose points only. The 68 include the jaw line and brows, which a new face may
     legitimately draw elsewhere; these 5 are the pose it must keep."""
-    o, a = pose_points(original), pose_points(anonymized)
-    return float(np.linalg.norm(o - a, axis=1).mean() / max(inter_ocular(original), 1e-9))
+    return _mean_distance(pose_points(original), pose_points(anonymized), inter_ocular(original))
