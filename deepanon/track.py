@@ -86,17 +86,29 @@ class Tracker:
         self._tracks = []
 
     def update(self, faces: list[Face], camera: np.ndarray | None = None) -> list[Face]:
-        """`camera`: the picture's shift (dx, dy) px since the last frame (CameraMotion): every track moves with it
-        first, so held boxes stay on their faces in a pan and velocities are the faces' own motion."""
+        """`camera`: the picture's shift (dx, dy) px since the last frame (CameraMotion). That shift may be the
+        camera's (a pan: every face moved with it) or a large person's walking past (the faces behind stayed put:
+        hamilton clip). Each detection is matched to where its track would be under either, each found face's track
+        moves as it did, and held tracks follow the shift only when most found faces did (or none was found)."""
         c = self.config
-        if camera is not None:
-            for track in self._tracks:
-                track.box = track.box + np.tile(np.asarray(camera, np.float32), 2)
-                if track.landmarks is not None:
-                    track.landmarks = (track.landmarks + np.asarray(camera, np.float32)).astype(np.float32)
+        move = np.zeros(2, np.float32) if camera is None else np.asarray(camera, np.float32)
         dets = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
-        preds = np.array([t.predicted() for t in self._tracks], np.float32).reshape(-1, 4)
-        matches = self._match(preds, dets)
+        still = np.array([t.predicted() for t in self._tracks], np.float32).reshape(-1, 4)
+        panned = still + np.tile(move, 2)
+        matches = self._match(still, dets, panned)
+        moved = {
+            ti: bool(
+                np.hypot(*(_centre(panned[ti]) - _centre(dets[di])))
+                < np.hypot(*(_centre(still[ti]) - _centre(dets[di])))
+            )
+            for ti, di in matches
+        }
+        follow = 2 * sum(moved.values()) >= len(moved)  # ties and no evidence: a pan (where holds matter most)
+        for ti, track in enumerate(self._tracks):
+            if moved.get(ti, follow) and move.any():
+                track.box = track.box + np.tile(move, 2)
+                if track.landmarks is not None:
+                    track.landmarks = (track.landmarks + move).astype(np.float32)
         out: list[Face] = []
         matched_tracks = set()
         for ti, di in matches:
@@ -144,16 +156,14 @@ class Tracker:
         # painted twice, it would show a small face on a cheek. One face per place; the kept box covers both.
         return merge_faces(out)
 
-    def _match(self, preds: np.ndarray, dets: np.ndarray) -> list[tuple[int, int]]:
-        """Greedy one-to-one matching by IoU; centre distance rescues fast motion with no overlap."""
+    def _match(self, preds: np.ndarray, dets: np.ndarray, alt: np.ndarray | None = None) -> list[tuple[int, int]]:
+        """Greedy one-to-one matching by IoU; centre distance rescues fast motion with no overlap. `alt`: a second
+        prediction per track (moved with the camera); a pair scores by the better of the two."""
         if len(preds) == 0 or len(dets) == 0:
             return []
-        iou = box_iou(preds, dets)
-        pc = (preds[:, :2] + preds[:, 2:]) / 2
-        dc = (dets[:, :2] + dets[:, 2:]) / 2
-        size = np.maximum(preds[:, 2] - preds[:, 0], preds[:, 3] - preds[:, 1])
-        near = np.linalg.norm(pc[:, None] - dc[None], axis=2) < 0.5 * size[:, None]
-        score = np.where(iou >= self.config.match_iou, 1.0 + iou, np.where(near, 0.5, 0.0))
+        score = self._pair_scores(preds, dets)
+        if alt is not None:
+            score = np.maximum(score, self._pair_scores(alt, dets))
         pairs: list[tuple[int, int]] = []
         while score.size and score.max() > 0:
             ti, di = np.unravel_index(np.argmax(score), score.shape)
@@ -161,6 +171,14 @@ class Tracker:
             score[ti, :] = 0
             score[:, di] = 0
         return pairs
+
+    def _pair_scores(self, preds: np.ndarray, dets: np.ndarray) -> np.ndarray:
+        iou = box_iou(preds, dets)
+        pc = (preds[:, :2] + preds[:, 2:]) / 2
+        dc = (dets[:, :2] + dets[:, 2:]) / 2
+        size = np.maximum(preds[:, 2] - preds[:, 0], preds[:, 3] - preds[:, 1])
+        near = np.linalg.norm(pc[:, None] - dc[None], axis=2) < 0.5 * size[:, None]
+        return np.where(iou >= self.config.match_iou, 1.0 + iou, np.where(near, 0.5, 0.0))
 
 
 # A cut changes the whole picture at once: the 64x36 thumbnail's mean grey-level change and its histogram both jump

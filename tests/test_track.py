@@ -240,3 +240,23 @@ def test_held_boxes_follow_the_camera():
         assert (share_inside(there, held.box) >= 0.9) is covered
         if camera is not None:  # landmarks move with it too (the painter aligns by them)
             assert np.allclose(held.landmarks, small.landmarks + np.array(camera, np.float32))
+
+
+def test_held_faces_follow_the_picture_only_when_the_faces_found_did():
+    """The picture's shift can be a large person walking past while the crowd behind stands still."""
+    big, a, b, held = face(100, 100, s=200), face(400, 40, s=16), face(460, 40, s=16), face(520, 40, s=16)
+    walk = np.array([-20.0, 0.0], np.float32)
+    tr = Tracker()
+    tr.update([big, a, b, held])
+    big_moved = Face((80, 100, 280, 300), 0.99, big.landmarks + walk)
+    out = tr.update([big_moved, a, b], camera=walk)  # `held` missed; two of three found faces stood still
+    assert len({f.track_id for f in out}) == 4  # nobody lost their track
+    kept = next(f for f in out if f.track_id == 3)  # ids in order of first detection: big, a, b, held
+    assert share_inside(held.box, kept.box) >= 0.9  # held where it stands, not carried off by the walker
+    tr = Tracker()  # a pan: the found faces all moved with the picture, so the missed one is held where it went
+    tr.update([big, a, held])
+    pan = [Face(tuple(np.add(f.box, np.tile(walk, 2))), f.score, f.landmarks + walk) for f in (big, a)]
+    out = tr.update(pan, camera=walk)
+    there = tuple(np.add(held.box, np.tile(walk, 2)))
+    assert any(share_inside(there, f.box) >= 0.9 for f in out)
+    assert len({f.track_id for f in out}) == 3
