@@ -48,7 +48,7 @@ class DetectorConfig:
     # Video: the pass runs on every N-th frame only; tracks hold what it found in between, following the camera's
     # motion (track.CameraMotion). N <= TrackerConfig.hold_frames (8), so a face is held until the next pass.
     # Pans over crowded WIDER photos (benchmarks/video_small_faces.py): faces < 16 px covered 94.9 % (every frame),
-    # 94.6 % (2), 94.4 % (3), 77.6 % (never); detection 19 % faster at 2.
+    # 94.5 % (2), 94.3 % (3), 77.5 % (never); detection 25 % faster at 2.
     video_upscale_every: int = 2
     max_side: int = 1920  # larger images are searched as overview + tiles (1920: 1080p video needs no tiles)
     tile: int = 1024  # tile side for the full-resolution search of large images; 0: overview only (faster)
