@@ -204,7 +204,8 @@ def is_cut(before: tuple[np.ndarray, np.ndarray], after: tuple[np.ndarray, np.nd
 
 # Camera motion: phase correlation of grey thumbnails this wide (320 read pans of WIDER photos with a 1.5 px
 # vertical bias, 640 within 0.05 px, at 4-7 ms a frame); below this peak response the picture did not move as one
-# (a cut, a crowd walking past, a flash) and no shift is applied (hamilton clip: median response 0.86).
+# (a cut, a flash) and no shift is applied (hamilton clip: median response 0.86). A large person walking past also
+# reads as a shift of the picture: Tracker.update tells that from a pan by the faces it found.
 MOTION_WIDTH = 640
 MIN_MOTION_RESPONSE = 0.1
 
