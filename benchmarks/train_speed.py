@@ -37,7 +37,9 @@ def _block(tr: Trainer, steps: int) -> float:
     return (time.perf_counter() - t) / steps
 
 
-def measure(data: str, res: int, batch: int, device: str, steps: int, augment_p: float, threads: int) -> dict:
+def measure(
+    data: str, res: int, batch: int, device: str, steps: int, augment_p: float, threads: int, amp: bool = True
+) -> dict:
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig(
             data=data,
@@ -49,6 +51,7 @@ def measure(data: str, res: int, batch: int, device: str, steps: int, augment_p:
             state_path=None,
             ada_target=0.0,  # p held fixed: its cost is what is measured
             augment_p=augment_p,
+            amp=amp,
         )
         tr = Trainer(cfg)
         interval, gamma = cfg.r1_interval, cfg.r1_gamma
@@ -70,6 +73,7 @@ def measure(data: str, res: int, batch: int, device: str, steps: int, augment_p:
             "r1_s": r1,
             "device": tr.device.type,
             "gpu_gb": peak,
+            "bf16": tr.amp,
         }
 
 
@@ -117,6 +121,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--augment-p", default="0", help="comma-separated fixed augmentation probabilities of D's inputs")
+    ap.add_argument("--amp", default="1", help="comma-separated 0/1: bf16 autocast asked for (used where supported)")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
     ap.add_argument("--from-log", help="summarize a run's log.jsonl instead of measuring")
     a = ap.parse_args()
@@ -130,8 +135,10 @@ def main() -> None:
     rows = []
     device = a.device
     for res in (int(r) for r in a.resolutions.split(",")):
-        for batch, p in ((int(b), float(p)) for b in a.batches.split(",") for p in a.augment_p.split(",")):
-            r = measure(a.data, res, batch, a.device, a.steps, p, a.threads)
+        grid = [(int(b), float(p), m == "1") for b in a.batches.split(",") for p in a.augment_p.split(",")
+                for m in a.amp.split(",")]  # fmt: skip
+        for batch, p, amp in grid:
+            r = measure(a.data, res, batch, a.device, a.steps, p, a.threads, amp)
             device = r["device"]
             rows.append(
                 [
@@ -140,6 +147,7 @@ def main() -> None:
                     f"{r['D'] / 1e6:.2f} M",
                     batch,
                     p,
+                    "yes" if r["bf16"] else "no",
                     f"{r['img_s']:.1f}",
                     f"{r['plain_s']:.3f}",
                     f"{r['r1_s']:.3f}",
@@ -147,7 +155,8 @@ def main() -> None:
                 ]
             )
             print(rows[-1], flush=True)
-    header = ["resolution", "G params", "D params", "batch", "augment p", "img/s", "s/step", "s/step with R1", "GPU GB"]
+    header = ["resolution", "G params", "D params", "batch", "augment p", "bf16", "img/s", "s/step", "s/step with R1"]
+    header.append("GPU GB")
     table = markdown_table(header, rows)
     body = (
         f"## GAN training speed (benchmarks/train_speed.py)\n\n{device.upper()}, {a.threads} thread(s), default "

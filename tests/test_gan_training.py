@@ -315,3 +315,22 @@ def test_device_cache_matches_cpu_batches(tmp_path: Path, resolution: int) -> No
     x_flip = cache.batch(pos[:1], np.array([True]))[0]
     x_keep = cache.batch(pos[:1], np.array([False]))[0]
     assert not torch.allclose(x_flip, x_keep, atol=0.1)
+
+
+def test_cpu_bf16_autocast_where_the_cpu_has_it(tmp_path: Path, monkeypatch) -> None:
+    from deepanon import device
+    from deepanon.gan import training_loop
+
+    assert device.cpu_has_native_bf16("processor : 0\nflags : fpu sse2 avx512f avx512_bf16\n")
+    assert device.cpu_has_native_bf16("flags : fpu amx_bf16 amx_tile\n")
+    assert not device.cpu_has_native_bf16("flags : fpu sse2 avx2 avx512f avx512bw\n")  # bf16 only emulated: slower
+    assert not device.cpu_has_native_bf16("")
+    for native in (False, True):
+        monkeypatch.setattr(training_loop, "cpu_has_native_bf16", lambda native=native: native)
+        tr = Trainer(tiny_config(tmp_path / str(native)))
+        assert tr.amp is native
+        assert Trainer(tiny_config(tmp_path / f"off{native}", amp=False)).amp is False  # --no-amp: fp32
+        before = tr.G.to_rgb.weight.detach().clone()
+        stats = [tr.step() for _ in range(2)]  # a bf16 step trains: finite losses, weights move
+        assert all(torch.isfinite(v).all() for s in stats for v in s.values())
+        assert not torch.equal(before, tr.G.to_rgb.weight)

@@ -72,7 +72,9 @@ def train_command(
     seed: int = typer.Option(0, help="Seed of weights, data order, flips and z."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     threads: int | None = typer.Option(None, help="CPU threads for torch (1 on a shared machine)."),
-    amp: bool = typer.Option(True, help="bf16 autocast on CUDA (ignored on CPU)."),
+    amp: bool = typer.Option(
+        True, help="bf16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16, AMX: 2x faster there)."
+    ),
     sample_every: int = typer.Option(500, help="Steps between sample grids."),
     checkpoint_every: int = typer.Option(
         500, help="Steps between checkpoints (one is also written every --state-every-s and when the run is stopped)."

@@ -61,7 +61,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
-    amp: bool = True  # bf16 autocast, CUDA only
+    amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (device.cpu_has_native_bf16)
     channels_last: bool = True  # CUDA only
     device_cache: bool = True  # CUDA only: every training sample precomputed in GPU memory (dataset.DeviceCrops)
     sample_every: int = 500  # steps between sample grids

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from deepanon.device import resolve_device
+from deepanon.device import cpu_has_native_bf16, resolve_device
 from deepanon.gan.augment import AdaptiveP, augment
 from deepanon.gan.config import TrainConfig
 from deepanon.gan.dataset import DeviceCrops, FaceCrops
@@ -51,7 +51,9 @@ class Trainer:
         self.cuda = self.device.type == "cuda"
         if self.cuda:
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest conv kernels
-        self.amp = cfg.amp and self.cuda
+        # bf16 autocast: on CUDA, and on CPUs that compute bf16 natively (2x there; the shipped weights were trained
+        # under bf16 autocast on an H100, so the numerics are the ones the GPU runs have)
+        self.amp = cfg.amp and (self.cuda or (self.device.type == "cpu" and cpu_has_native_bf16()))
         self.memory_format = torch.channels_last if (cfg.channels_last and self.cuda) else torch.contiguous_format
         self.data = FaceCrops(
             cfg.data, cfg.net.resolution, "train", balance=cfg.balance_sources, source_weights=cfg.source_weights
