@@ -17,7 +17,7 @@ import time
 import torch
 from results import markdown_table, publish
 
-from deepanon.device import resolve_device
+from deepanon.device import cpu_has_native_bf16, resolve_device
 from deepanon.gan.weights import load_generator
 
 
@@ -35,17 +35,23 @@ def inputs(
 
 
 @torch.inference_mode()
-def ms_per_face(G: torch.nn.Module, n: int, fmt: torch.memory_format, reps: int) -> float:
+def ms_per_face(G: torch.nn.Module, n: int, fmt: torch.memory_format, reps: int, bf16: bool = False) -> float:
+    """bf16: under CPU bf16 autocast, as the painter runs where the CPU computes bf16 natively."""
     p = next(G.parameters())
     args = inputs(n, G.cfg.resolution, G.cfg.z_dim, p.device, p.dtype, fmt)
     sync = torch.cuda.synchronize if p.device.type == "cuda" else (lambda: None)
+
+    def forward() -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            G(*args, raw=True)
+
     for _ in range(3 if p.device.type == "cuda" else 1):  # warm-up (oneDNN / cuDNN pick kernels per shape)
-        G(*args, raw=True)
+        forward()
     sync()
     times = []
     for _ in range(reps):
         t = time.perf_counter()
-        G(*args, raw=True)
+        forward()
         sync()
         times.append(time.perf_counter() - t)
     return sorted(times)[reps // 2] / n * 1000
@@ -69,24 +75,31 @@ def main() -> None:
         "contiguous": (G, torch.contiguous_format),
         "channels-last": (copy.deepcopy(G).to(memory_format=torch.channels_last), torch.channels_last),
     }
+    bf16 = device.type == "cpu" and cpu_has_native_bf16()  # the painter's CPU autocast
     rows = []
     for n in (int(b) for b in a.batches.split(",")):
         ms = {name: ms_per_face(g, n, fmt, a.reps) for name, (g, fmt) in layouts.items()}
-        rows.append(
-            [
-                n,
-                f"{ms['contiguous']:.1f}",
-                f"{ms['channels-last']:.1f}",
-                f"{ms['contiguous'] / ms['channels-last']:.2f}",
-            ]
-        )
+        row = [
+            n,
+            f"{ms['contiguous']:.1f}",
+            f"{ms['channels-last']:.1f}",
+            f"{ms['contiguous'] / ms['channels-last']:.2f}",
+        ]
+        if bf16:
+            fast = ms_per_face(layouts["channels-last"][0], n, torch.channels_last, a.reps, bf16=True)
+            row += [f"{fast:.1f}", f"{ms['channels-last'] / fast:.2f}"]
+        rows.append(row)
         print(rows[-1], flush=True)
-    table = markdown_table(["faces per batch", "contiguous ms/face", "channels-last ms/face", "speed-up"], rows)
+    header = ["faces per batch", "contiguous ms/face", "channels-last ms/face", "speed-up"]
+    header += ["channels-last bf16 ms/face", "bf16 speed-up"] if bf16 else []
+    table = markdown_table(header, rows)
     dtype = "fp16" if device.type == "cuda" else "fp32"
     body = (
         f"## Generator speed per face (benchmarks/gan_speed.py, {device.type})\n\nThe shipped generator "
         f"({G.cfg.resolution} px, {dtype}), {a.threads} thread(s), median of {a.reps} runs, network only; load "
-        f"average at start {load:.1f}. The painter uses channels-last.\n\n{table}"
+        f"average at start {load:.1f}. The painter uses channels-last"
+        + (", and bf16 autocast on this CPU (it computes bf16 natively)" if bf16 else "")
+        + f".\n\n{table}"
     )
     publish(f"gan_speed-{device.type}", body, not a.no_write, shown=table)
 

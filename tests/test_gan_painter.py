@@ -112,7 +112,7 @@ def test_generation_matches_the_plain_generator() -> None:
     torch.manual_seed(3)
     G = Generator(TINY).eval()
     plain = copy.deepcopy(G)
-    p = GanPainter(generator=G, device="cpu", truncation=1.0, colour_match=False)
+    p = GanPainter(generator=G, device="cpu", truncation=1.0, colour_match=False, bf16=False)
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 255, (3, 16, 16, 3), dtype=np.uint8)
     masks = np.zeros((3, 16, 16), np.float32)
@@ -125,6 +125,18 @@ def test_generation_matches_the_plain_generator() -> None:
         ref = plain(x, torch.from_numpy(masks)[:, None], torch.from_numpy(lms), z, raw=True)
     ref = ((ref.clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(got, ref, atol=1e-2)
+    bf16 = GanPainter(generator=G, device="cpu", truncation=1.0, colour_match=False, bf16=True)
+    fast = bf16._generate(crops, masks, lms, z)  # bf16 autocast (CPUs with native bf16): close, not equal
+    assert 0 < np.abs(fast - ref).mean() < 3.0
+
+
+def test_bf16_is_used_where_the_cpu_computes_it(monkeypatch) -> None:
+    from deepanon.anonymize import gan
+
+    for native in (False, True):
+        monkeypatch.setattr(gan, "cpu_has_native_bf16", lambda native=native: native)
+        assert GanPainter(generator=Generator(TINY), device="cpu").bf16 is native
+    assert GanPainter(generator=Generator(TINY), device="cpu", bf16=False).bf16 is False
 
 
 def test_paint_history_blends_consecutive_frames_of_a_track() -> None:

@@ -19,7 +19,7 @@ from deepanon.anonymize.align import alignment_matrix, crop, face_crop_mask, lan
 from deepanon.anonymize.filters import apply_filter
 from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, Region, blend, face_region
 from deepanon.anonymize.temporal import PaintHistory
-from deepanon.device import resolve_device
+from deepanon.device import cpu_has_native_bf16, resolve_device
 from deepanon.types import Face
 
 # Below this box size (longest side, px) faces are pixelated (never left as they were). Painting the 12-23 px ones
@@ -74,6 +74,7 @@ class GanPainter:
         device: str = "auto",
         batch: int = 64,
         half: bool | None = None,
+        bf16: bool | None = None,
         colour_match: bool = True,
         mask_scale: float = DEFAULT_MASK_SCALE,
         feather: float = DEFAULT_FEATHER,
@@ -90,6 +91,9 @@ class GanPainter:
         self.half = (self.device.type == "cuda") if half is None else half
         if self.half:
             self.G = self.G.half()
+        # bf16 autocast on CPUs that compute it natively: 2x faster (75 -> 38 ms a face on one AMD EPYC core), a mean
+        # change of 1 grey level; G was trained under bf16 autocast. None: where the CPU has it.
+        self.bf16 = (self.device.type == "cpu" and cpu_has_native_bf16()) if bf16 is None else bf16
         self.truncation = truncation
         self.w_avg = self.G.mean_w() if truncation != 1.0 else None
         self.resolution = int(self.G.cfg.resolution)
@@ -172,5 +176,6 @@ class GanPainter:
         )
         m = torch.from_numpy(masks).to(self.device, dt)[:, None].contiguous(memory_format=cl)
         lm = torch.from_numpy(lms).to(self.device, dt).contiguous(memory_format=cl)
-        y = self.G(x, m, lm, z.to(self.device, dt), raw=True, w_avg=self.w_avg, psi=self.truncation)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16 and self.device.type == "cpu"):
+            y = self.G(x, m, lm, z.to(self.device, dt), raw=True, w_avg=self.w_avg, psi=self.truncation)
         return ((y.float().clamp(-1, 1) + 1.0) * 127.5).permute(0, 2, 3, 1).cpu().numpy()
