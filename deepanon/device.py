@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported when a device is resolved, not when the CLI starts (`--help` stays fast)
@@ -28,10 +29,15 @@ def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
     faster (AMD EPYC, 2.0-2.3x for G + D forward and backward); without it bf16 is emulated, no faster. Linux only
     (read from /proc/cpuinfo); elsewhere False."""
     if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo = f.read()
-        except OSError:
-            return False
+        cpuinfo = _cpuinfo()
     flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+@functools.cache
+def _cpuinfo() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
