@@ -21,9 +21,9 @@ from results import markdown_table, publish
 
 from deepanon.detect import DetectorConfig, FaceDetector
 from deepanon.detect.centerface import keep_detection
-from deepanon.detect.tiling import merge_faces
 from deepanon.evaluate.matching import matched_gt
 from deepanon.evaluate.wider import HEIGHT_CLASSES, WiderImage, height_class, read_wider
+from deepanon.geometry.boxes import merge_faces
 from deepanon.types import Face
 
 MTCNN_THRESHOLDS = (0.6, 0.7, 0.8, 0.9)

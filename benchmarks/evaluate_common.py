@@ -8,9 +8,9 @@ from pathlib import Path
 
 from results import publish
 
-from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.evaluate.peers import DEFAULT_METHODS
 from deepanon.evaluate.runner import EvalOptions, run_evaluation
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -20,14 +20,14 @@ import torch
 from results import markdown_table, publish
 
 from deepanon.anonymize.gan import TRUNCATION_PSI, GanPainter
-from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.evaluate.data import spread
 from deepanon.evaluate.dlib_faces import DlibFaces
 from deepanon.evaluate.identity import SAME_PERSON_DISTANCE
 from deepanon.evaluate.refind import validation_photos
 from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT
-from deepanon.gan.prepare import read_rgb
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE
+from deepanon.photos import read_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("lfw-single", "utkface")

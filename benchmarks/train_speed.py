@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 from results import markdown_table, publish
 
-from deepanon.gan.config import NetConfig, TrainConfig
+from deepanon.gan.config import NetConfig
 from deepanon.gan.networks import num_params
-from deepanon.gan.training_loop import Trainer
+from deepanon.train.config import TrainConfig
+from deepanon.train.training_loop import Trainer
 
 
 def _block(tr: Trainer, steps: int) -> float:

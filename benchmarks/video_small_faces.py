@@ -20,10 +20,10 @@ from results import markdown_table, publish
 
 from deepanon import Anonymizer
 from deepanon.anonymize.pipeline import VideoState
-from deepanon.detect.tiling import intersection_over_first
 from deepanon.evaluate.coverage import COVERED_SHARE
 from deepanon.evaluate.matching import matched_gt
 from deepanon.evaluate.wider import HEIGHT_CLASSES, WiderImage, height_class, read_wider
+from deepanon.geometry.boxes import intersection_over_first
 from deepanon.track import CameraMotion
 from deepanon.types import Face
 

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.detect import DetectorConfig
 from deepanon.detect.detector import MAX_UPSCALE as _MAX_UPSCALE
 from deepanon.detect.detector import MAX_VIDEO_UPSCALE_EVERY as _MAX_UPSCALE_EVERY
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE
 
 if TYPE_CHECKING:
     from deepanon.batch import Summary
@@ -282,7 +282,7 @@ def _summary_line(summary: Summary, ignored: int, method: str, where: str) -> st
 
 
 def _register_gan_commands() -> None:
-    from deepanon.gan.commands import export_command, prepare_command, train_command
+    from deepanon.train.commands import export_command, prepare_command, train_command
 
     app.command("prepare")(prepare_command)
     app.command("train")(train_command)

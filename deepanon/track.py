@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 import cv2
 import numpy as np
 
-from deepanon.detect.tiling import box_iou, merge_faces
+from deepanon.geometry.boxes import box_iou, merge_faces
 from deepanon.types import Face
 
 

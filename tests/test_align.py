@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepanon.anonymize.align import (
+from deepanon.geometry.align import (
     TEMPLATE,
     alignment_matrix,
     crop,
@@ -14,7 +14,7 @@ from deepanon.anonymize.align import (
     transform_points,
     warp_back,
 )
-from deepanon.anonymize.masks import face_region
+from deepanon.geometry.masks import face_region
 from deepanon.types import Face
 
 R = 64
@@ -85,7 +85,7 @@ def cv2_smooth(img: np.ndarray) -> np.ndarray:
 
 
 def test_mask_stops_at_the_image_edge() -> None:
-    from deepanon.anonymize.align import crop_valid
+    from deepanon.geometry.align import crop_valid
 
     face = make_face(cx=20.0, cy=90.0, size=40.0)  # the ellipse reaches past the left edge of the photo
     M = alignment_matrix(face, R)

@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from deepanon.anonymize.masks import face_region
 from deepanon.cli import app
 from deepanon.detect import FaceDetector
+from deepanon.geometry.masks import face_region
 from deepanon.types import Face
 from tests.faces import astronaut, scene
 

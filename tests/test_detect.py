@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from deepanon.detect import DetectorConfig, FaceDetector
-from deepanon.detect.tiling import merge_faces, tile_grid
+from deepanon.detect.tiling import tile_grid
+from deepanon.geometry.boxes import merge_faces
 from deepanon.types import Face
 from tests.faces import astronaut, scene
 
@@ -196,7 +197,7 @@ def test_missing_centerface_package_is_a_clear_usage_error(monkeypatch, tmp_path
 
 
 def test_intersection_over_first_is_the_share_of_each_first_box_inside():
-    from deepanon.detect.tiling import intersection_over_first
+    from deepanon.geometry.boxes import intersection_over_first
 
     a = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
     b = np.array([[5, 0, 25, 10], [0, 0, 100, 100]], np.float32)

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 from test_gan_training import params, tiny_config
 
-from deepanon.gan.augment import AdaptiveP, augment
-from deepanon.gan.training_loop import Trainer
+from deepanon.train.augment import AdaptiveP, augment
+from deepanon.train.training_loop import Trainer
 
 
 def inputs(n: int = 8, size: int = 32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

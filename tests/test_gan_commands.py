@@ -10,9 +10,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
-from deepanon.gan.commands import export_command, prepare_command, train_command
 from deepanon.gan.weights import load_generator
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE
+from deepanon.train.commands import export_command, prepare_command, train_command
 
 app = typer.Typer()
 app.command("prepare")(prepare_command)

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from deepanon.anonymize.align import TEMPLATE
 from deepanon.anonymize.gan import MIN_GAN_FACE, GanPainter
-from deepanon.anonymize.masks import face_region
 from deepanon.gan.config import NetConfig
 from deepanon.gan.networks import Generator
+from deepanon.geometry.align import TEMPLATE
+from deepanon.geometry.masks import face_region
 from deepanon.types import Face
 
 TINY = NetConfig(resolution=16, z_dim=8, w_dim=8, map_layers=1, g_cbase=64, g_cmax=16, d_cbase=64, d_cmax=16)

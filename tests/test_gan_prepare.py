@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from deepanon.gan.prepare import is_validation, prepare_dataset
+from deepanon.photos import is_validation
+from deepanon.train.prepare import prepare_dataset
 
 skimage_data = pytest.importorskip("skimage.data")
 
@@ -48,7 +49,7 @@ def test_prepare_counts_and_arrays(sources: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_changed_detection_rule_redoes_the_chunks(sources: Path, tmp_path: Path, monkeypatch) -> None:
     """The boxes define the training masks: chunks made under another merge rule must not be reused."""
-    import deepanon.detect.tiling as tiling
+    import deepanon.geometry.boxes as tiling
 
     out = tmp_path / "ds"
     prepare_dataset([sources / "astronaut.png"], out, resolution=32, threads=1, progress=False)

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from deepanon.anonymize.align import TEMPLATE, alignment_matrix, crop, face_crop_mask, transform_points
-from deepanon.anonymize.masks import face_ellipse
-from deepanon.gan.config import NetConfig, TrainConfig
-from deepanon.gan.dataset import FaceCrops
-from deepanon.gan.loss import discriminator_loss, generator_loss
+from deepanon.gan.config import NetConfig
 from deepanon.gan.networks import Discriminator, Generator
-from deepanon.gan.training_loop import (
+from deepanon.geometry.align import TEMPLATE, alignment_matrix, crop, face_crop_mask, transform_points
+from deepanon.geometry.masks import face_ellipse
+from deepanon.train.config import TrainConfig
+from deepanon.train.dataset import FaceCrops
+from deepanon.train.loss import discriminator_loss, generator_loss
+from deepanon.train.training_loop import (
     StateConflictError,
     Trainer,
     resume_source,
@@ -290,7 +291,7 @@ def test_balanced_sampling_draws_sources_equally(tmp_path: Path) -> None:
 def test_source_weights_option_parses() -> None:
     import typer
 
-    from deepanon.gan.commands import parse_source_weights
+    from deepanon.train.commands import parse_source_weights
 
     assert parse_source_weights("lfw-single=3, utkface=0.5") == {"lfw-single": 3.0, "utkface": 0.5}
     for bad in ("lfw-single", "lfw-single=x", "=2", "utkface=-1"):
@@ -301,7 +302,7 @@ def test_source_weights_option_parses() -> None:
 @pytest.mark.parametrize("resolution", [16, 32])  # 16: downsampled from the stored 32 (rounded to uint8)
 def test_device_cache_matches_cpu_batches(tmp_path: Path, resolution: int) -> None:
     """The GPU cache (exercised here on the CPU) gives the batches FaceCrops makes, flips included."""
-    from deepanon.gan.dataset import DeviceCrops
+    from deepanon.train.dataset import DeviceCrops
 
     cfg = tiny_config(tmp_path)
     ds = FaceCrops(cfg.data, resolution)
@@ -319,7 +320,7 @@ def test_device_cache_matches_cpu_batches(tmp_path: Path, resolution: int) -> No
 
 def test_cpu_bf16_autocast_where_the_cpu_has_it(tmp_path: Path, monkeypatch) -> None:
     from deepanon import device
-    from deepanon.gan import training_loop
+    from deepanon.train import training_loop
 
     assert device.cpu_has_native_bf16("processor : 0\nflags : fpu sse2 avx512f avx512_bf16\n")
     assert device.cpu_has_native_bf16("flags : fpu amx_bf16 amx_tile\n")

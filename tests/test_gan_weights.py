@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.gan.config import NetConfig
 from deepanon.gan.networks import Generator
 from deepanon.gan.weights import GENERATOR_PATH, WeightsError, export_generator, load_generator
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE
 
 TINY = NetConfig(resolution=16, z_dim=8, w_dim=8, map_layers=1, g_cbase=64, g_cmax=16, d_cbase=64, d_cmax=16)
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from deepanon.anonymize.filters import FILTERS, apply_filter
-from deepanon.anonymize.masks import blend, ellipse_alpha, face_ellipse, face_region
+from deepanon.geometry.masks import blend, ellipse_alpha, face_ellipse, face_region
 from deepanon.types import Face
 
 

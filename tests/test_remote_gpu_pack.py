@@ -10,7 +10,7 @@ import pytest
 import torch
 from test_gan_training import synthetic_dataset
 
-from deepanon.gan.dataset import FaceCrops
+from deepanon.train.dataset import FaceCrops
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts" / "remote_gpu"
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
-from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, blend, face_region
+from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, blend, face_region
 from deepanon.types import Face
 
 # About 8 cells across a face leaves no identity (a 16x16 face is already at the limit of

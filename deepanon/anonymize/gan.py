@@ -15,11 +15,11 @@ import cv2
 import numpy as np
 import torch
 
-from deepanon.anonymize.align import alignment_matrix, crop, face_crop_mask, landmark_maps, transform_points, warp_back
 from deepanon.anonymize.filters import apply_filter
-from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, Region, blend, face_region
 from deepanon.anonymize.temporal import PaintHistory
 from deepanon.device import cpu_has_native_bf16, resolve_device
+from deepanon.geometry.align import alignment_matrix, crop, face_crop_mask, landmark_maps, transform_points, warp_back
+from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, Region, blend, face_region
 from deepanon.types import Face
 
 # Below this box size (longest side, px) faces are pixelated (never left as they were). Painting the 12-23 px ones

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deepanon.anonymize.filters import FILTERS, apply_filter
-from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
 from deepanon.anonymize.seeds import derive_seed
 from deepanon.anonymize.temporal import PaintHistory
 from deepanon.detect import DetectorConfig, FaceDetector
+from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
 from deepanon.track import CameraMotion, Lookback, Shots, Tracker
 from deepanon.types import Face
 

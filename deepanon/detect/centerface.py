@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deepanon.detect.tiling import merge_faces
+from deepanon.geometry.boxes import merge_faces
 from deepanon.types import Face
 
 

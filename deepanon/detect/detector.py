@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from deepanon.detect.tiling import merge_faces, tile_grid
+from deepanon.detect.tiling import tile_grid
 from deepanon.device import resolve_device
+from deepanon.geometry.boxes import merge_faces
 from deepanon.types import Face
 
 DETECTORS = ("mtcnn", "centerface")

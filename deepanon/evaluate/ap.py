@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from deepanon.detect.tiling import box_iou
+from deepanon.geometry.boxes import box_iou
 
 AP_IOU = 0.5
 

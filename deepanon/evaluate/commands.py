@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.evaluate.peers import DEFAULT_METHODS
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE
 
 
 class EvalDevice(str, Enum):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepanon.detect.tiling import box_iou
+from deepanon.geometry.boxes import box_iou
 
 MATCH_IOU = 0.4  # MTCNN boxes are tighter than WIDER's (no forehead); 0.4 still means the same face
 

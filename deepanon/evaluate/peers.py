@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE
 from deepanon.types import Face
 
 if TYPE_CHECKING:

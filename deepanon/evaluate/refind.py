@@ -18,7 +18,7 @@ import numpy as np
 from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.detect import DetectorConfig, FaceDetector
 from deepanon.evaluate.matching import matched_gt
-from deepanon.gan.prepare import is_validation, list_images, pick_face, read_rgb
+from deepanon.photos import is_validation, list_images, pick_face, read_rgb
 from deepanon.types import Face
 
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
 from deepanon.evaluate.coverage import BACKGROUND_GROW, CHANGE_TOL_IMAGE, CHANGE_TOL_VIDEO, COVERED_SHARE
 from deepanon.evaluate.data import load_dataset
 from deepanon.evaluate.detectors import DlibHogDetector, independent_detector
@@ -20,6 +19,7 @@ from deepanon.evaluate.peers import build_peers, gan_weights_path
 from deepanon.evaluate.report import write_report
 from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT, evaluate_method, reference
 from deepanon.evaluate.video_eval import evaluate_video_method, trim_video, video_reference
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE
 
 
 @dataclass(frozen=True)

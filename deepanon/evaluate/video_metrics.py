@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepanon.detect.tiling import box_iou
 from deepanon.evaluate.coverage import clip_box
+from deepanon.geometry.boxes import box_iou
 
 LINK_IOU = 0.3  # consecutive-frame boxes of one person overlap well above this at 25 fps
 

@@ -1,1 +1,3 @@
-"""The conditional face GAN: data preparation, networks, losses, training loop and weights."""
+"""The face generator used at run time: its networks, architecture config and weights on disk.
+
+The trainer lives in deepanon.train; nothing here imports it."""

@@ -1,4 +1,4 @@
-"""Face alignment for the GAN: image <-> canonical crop, shared by training (gan/prepare.py) and run time (gan.py).
+"""Face alignment for the GAN: image <-> canonical crop, shared by training (train/prepare.py) and run time (gan.py).
 
 Coordinates are continuous pixels with pixel centres at integer + 0.5 (the Face/masks.py convention).
 A 2x3 matrix M maps image points to crop points: p_crop = M[:, :2] @ p_img + M[:, 2].
@@ -9,7 +9,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from deepanon.anonymize.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, Ellipse, ellipse_alpha, face_ellipse
+from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, Ellipse, ellipse_alpha, face_ellipse
 from deepanon.types import Face
 
 # ArcFace 112x112 template in unit coordinates, shrunk by TEMPLATE_SHRINK about TEMPLATE_CENTER so the run-time

@@ -1,6 +1,6 @@
 """Geometry of the region that gets anonymized: a feathered ellipse around each face box.
 
-The same functions define the region to repaint at training time (gan/prepare.py) and at run
+The same functions define the region to repaint at training time (train/prepare.py) and at run
 time, so the generator sees exactly the geometry it was trained on.
 """
 

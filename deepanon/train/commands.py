@@ -1,7 +1,7 @@
 """Typer-compatible CLI functions: `deepanon prepare`, `deepanon train`, `deepanon export`.
 
 Registered in deepanon/cli.py with app.command("prepare")(prepare_command) etc.; also runnable alone:
-python -m deepanon.gan.commands train --data datasets/faces --out runs/main
+python -m deepanon.train.commands train --data datasets/faces --out runs/main
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from deepanon.anonymize.masks import DEFAULT_MASK_SCALE
-from deepanon.gan.config import NetConfig, TrainConfig
+from deepanon.gan.config import NetConfig
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE
+from deepanon.train.config import TrainConfig
 
 if TYPE_CHECKING:  # torch loads when a command runs, not when the CLI starts
     from deepanon.gan.networks import Generator
@@ -32,7 +33,7 @@ def prepare_command(
     ),
 ) -> None:
     """Detect, align and store the main face of every photo as GAN training crops (resumable: rerun to continue)."""
-    from deepanon.gan.prepare import prepare_dataset
+    from deepanon.train.prepare import prepare_dataset
 
     summary = prepare_dataset(
         sources, out, resolution, val_fraction, min_face, threads=threads, device=device, mask_scale=mask_scale
@@ -92,7 +93,7 @@ def train_command(
     d_cmax: int = typer.Option(NetConfig.d_cmax, help="Discriminator channels at the low resolutions."),
 ) -> None:
     """Train the conditional face GAN (NS loss + R1, EMA generator); exact resume with --resume."""
-    from deepanon.gan.training_loop import StateConflictError, resume_source, train
+    from deepanon.train.training_loop import StateConflictError, resume_source, train
 
     cfg = TrainConfig(
         data=str(data),

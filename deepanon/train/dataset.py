@@ -1,4 +1,4 @@
-"""Training batches from a prepared folder (gan/prepare.py): crops at any resolution <= the stored one."""
+"""Training batches from a prepared folder (train/prepare.py): crops at any resolution <= the stored one."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepanon.anonymize.align import FLIP_ORDER, crop_mask, crop_valid, flip_landmarks, landmark_maps
-from deepanon.anonymize.masks import Ellipse
+from deepanon.geometry.align import FLIP_ORDER, crop_mask, crop_valid, flip_landmarks, landmark_maps
+from deepanon.geometry.masks import Ellipse
 
 
 class FaceCrops:

@@ -25,14 +25,14 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from deepanon.anonymize.align import alignment_matrix, face_crop_mask, transform_points
-from deepanon.anonymize.masks import DEFAULT_MASK_SCALE, face_ellipse
+from deepanon.geometry.align import alignment_matrix, face_crop_mask, transform_points
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE, face_ellipse
+from deepanon.photos import is_validation, list_images, pick_face, read_rgb
 from deepanon.types import Face
 
 if TYPE_CHECKING:  # the detector (torch) loads when prepare runs
     from deepanon.detect import FaceDetector
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 # Bump when align.crop changes what the crops look like: chunks made before are then redone.
 CROP_BORDER = "constant-0, mask inside image"
 ARRAYS = ("images", "masks", "landmarks", "matrices", "ellipses", "sizes", "is_val")
@@ -51,48 +51,8 @@ class PrepareConfig:
     sources: list[str] = field(default_factory=list)
 
 
-def list_images(sources: Sequence[Path]) -> list[tuple[Path, str]]:
-    """(path, name) for every image under the sources; name = source folder name / relative path."""
-    out: list[tuple[Path, str]] = []
-    for src in sources:
-        src = Path(src)
-        if src.is_file():
-            out.append((src, src.name))
-            continue
-        for p in sorted(src.rglob("*")):
-            if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file():
-                out.append((p, f"{src.name}/{p.relative_to(src).as_posix()}"))
-    return out
-
-
-def is_validation(name: str, fraction: float) -> bool:
-    """Stable split: the same file is always on the same side, whatever else is in the data."""
-    h = int(hashlib.sha1(name.encode()).hexdigest()[:8], 16)
-    return h / 2**32 < fraction
-
-
-def pick_face(faces: Sequence[Face], shape: tuple[int, ...]) -> Face | None:
-    """The largest face, discounted by its distance from the image centre (the subject of a portrait)."""
-    faces = [f for f in faces if f.landmarks is not None]
-    if not faces:
-        return None
-    h, w = shape[:2]
-    diag = float(np.hypot(h, w))
-
-    def score(f: Face) -> float:
-        d = np.hypot(f.center[0] - w / 2, f.center[1] - h / 2) / diag
-        return f.width * f.height * float(np.exp(-8.0 * d * d))
-
-    return max(faces, key=score)
-
-
-def read_rgb(path: Path) -> np.ndarray | None:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-
 def _process_chunk(files: list[tuple[Path, str]], detector: FaceDetector, cfg: PrepareConfig) -> dict[str, np.ndarray]:
-    from deepanon.anonymize.align import crop
+    from deepanon.geometry.align import crop
 
     R = cfg.resolution
     imgs = [read_rgb(p) for p, _ in files]
@@ -176,7 +136,7 @@ def prepare_dataset(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from deepanon.detect import DetectorConfig, FaceDetector
-    from deepanon.detect.tiling import MERGE_CONTAINMENT, MERGE_IOU
+    from deepanon.geometry.boxes import MERGE_CONTAINMENT, MERGE_IOU
 
     if threads:
         torch.set_num_threads(threads)
@@ -276,7 +236,7 @@ def _assemble(chunk_dir: Path, n_chunks: int, out: Path, cfg: PrepareConfig) -> 
         "val": int(is_val.sum()),
         **{k: int(v) for k, v in zip(COUNT_KEYS, counts, strict=True)},
         "config": asdict(cfg),
-        "geometry": "deepanon.anonymize.align.alignment_matrix + masks.face_ellipse (run-time mask)",
+        "geometry": "deepanon.geometry.align.alignment_matrix + masks.face_ellipse (run-time mask)",
     }
     return summary
 
@@ -286,8 +246,8 @@ def rerender_images(out: Path, threads: int | None = None, progress: bool = True
     change to align.crop, without detecting faces again. Returns the number of crops written."""
     from rich.progress import track
 
-    from deepanon.anonymize.align import crop, crop_mask, crop_valid
-    from deepanon.anonymize.masks import Ellipse
+    from deepanon.geometry.align import crop, crop_mask, crop_valid
+    from deepanon.geometry.masks import Ellipse
 
     if threads:
         cv2.setNumThreads(threads)

@@ -29,12 +29,12 @@ import torch
 from PIL import Image, ImageDraw
 
 from deepanon.device import cpu_has_native_bf16, resolve_device
-from deepanon.gan.augment import AdaptiveP, augment
-from deepanon.gan.config import TrainConfig
-from deepanon.gan.dataset import DeviceCrops, FaceCrops
-from deepanon.gan.loss import discriminator_loss, generator_loss
 from deepanon.gan.networks import Discriminator, Generator, hidden_mask, num_params
 from deepanon.gan.weights import load_train_state, save_train_state
+from deepanon.train.augment import AdaptiveP, augment
+from deepanon.train.config import TrainConfig
+from deepanon.train.dataset import DeviceCrops, FaceCrops
+from deepanon.train.loss import discriminator_loss, generator_loss
 
 CHECKPOINT = "checkpoint.pt"
 

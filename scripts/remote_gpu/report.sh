@@ -4,14 +4,14 @@
 # held) training is then stopped by SIGTERM, which finishes the step and writes the state at that step.
 until_s=$1
 OUT=${OUT:-/tmp/out}
-while [ "$(date +%s)" -lt "$until_s" ] && pgrep -f "deepanon.gan.commands train" >/dev/null; do
+while [ "$(date +%s)" -lt "$until_s" ] && pgrep -f "deepanon.train.commands train" >/dev/null; do
   sleep 10
   tail -c 300 /tmp/train.log | tr '\r' '\n' | tail -1
 done
 nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv
 if [ "${STOP:-0}" = 1 ]; then
-  pkill -TERM -f "deepanon.gan.commands train"
-  for _ in $(seq 60); do pgrep -f "deepanon.gan.commands train" >/dev/null || break; sleep 1; done
+  pkill -TERM -f "deepanon.train.commands train"
+  for _ in $(seq 60); do pgrep -f "deepanon.train.commands train" >/dev/null || break; sleep 1; done
 fi
 tail -n 30 /tmp/train.log
 if [ -f /tmp/state.safetensors ]; then

@@ -17,7 +17,7 @@ if [ "${PROBE:-1}" = 1 ]; then
 fi
 resume=()
 [ -n "$RESUME" ] && resume=(--resume-from "$RESUME")
-setsid nohup python3 -m deepanon.gan.commands train --data /tmp/faces --out /tmp/run --batch "${BATCH:-128}" \
+setsid nohup python3 -m deepanon.train.commands train --data /tmp/faces --out /tmp/run --batch "${BATCH:-128}" \
   --device cuda --state /tmp/state.safetensors --state-every-s 60 --sample-every 1000 --checkpoint-every 2000 \
   --kimg 100000 "${resume[@]}" ${EXTRA:-} > /tmp/train.log 2>&1 < /dev/null &
 bash scripts/remote_gpu/report.sh $((start + T))

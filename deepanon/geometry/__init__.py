@@ -1,0 +1,1 @@
+"""Pure geometry shared by training and inference: boxes, face alignment, repaint masks."""
