@@ -19,8 +19,9 @@ import cv2
 import torch
 from results import markdown_table, publish, write_section
 
-from deepanon.anonymize.gan import TRUNCATION_PSI, GanPainter
+from deepanon.anonymize.gan import GanPainter
 from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.config import PainterConfig
 from deepanon.detect import FaceDetector
 from deepanon.evaluate.refind import RefindResult, mtcnn_detector, refind, validation_photos
 from deepanon.gan.weights import sha256
@@ -51,7 +52,7 @@ def record(full: RefindResult, subset: RefindResult) -> dict:
 
 
 def sweep(sources: list[Path], judge: FaceDetector, psis: list[float], no_write: bool) -> None:
-    """MTCNN re-find rate of the GAN per truncation psi (the choice behind anonymize.gan.TRUNCATION_PSI)."""
+    """MTCNN re-find rate of the GAN per truncation psi (the choice behind PainterConfig.truncation)."""
     photos = validation_photos(sources, per_source=50)
     anon = Anonymizer(method="gan", device="cpu", seed=SEED)
     rows = []
@@ -64,7 +65,7 @@ def sweep(sources: list[Path], judge: FaceDetector, psis: list[float], no_write:
     body = (
         "## GAN truncation: MTCNN re-find rate per psi (benchmarks/gan_refind.py --truncation)\n\n"
         f"First 50 held-out photos of each of {', '.join(SOURCES)}, seed 0. psi 1 = no truncation; the default is "
-        f"{TRUNCATION_PSI}.\n\n{table}"
+        f"{PainterConfig.truncation}.\n\n{table}"
     )
     publish("gan_refind-truncation", body, not no_write, shown=table)
 

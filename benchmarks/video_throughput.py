@@ -23,7 +23,7 @@ from PIL import Image
 from results import markdown_table, write_section
 
 from deepanon import Anonymizer
-from deepanon.anonymize.files import FileOptions, anonymize_video_file
+from deepanon.anonymize.files import anonymize_video_file
 from deepanon.media.video import make_test_video, probe_video, transcode_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +78,7 @@ def main() -> None:
             if m == "copy":
                 secs = timed(transcode_video, clip, dst, identity)
             elif m in anons:
-                secs = timed(anonymize_video_file, anons[m], clip, dst, clip.name, FileOptions())
+                secs = timed(anonymize_video_file, anons[m], clip, dst, clip.name)
             elif m == "deface" and Path(deface_exe).exists():
                 cmd = [deface_exe, str(clip), "-o", str(dst), "--ffmpeg-config", '{"codec": "libx264"}']
                 secs = timed(subprocess.run, cmd, check=True, capture_output=True)

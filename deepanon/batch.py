@@ -26,8 +26,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from deepanon.anonymize.files import FileOptions, FileResult, anonymize_file
+from deepanon import __version__
+from deepanon.anonymize.files import FileResult, anonymize_file
 from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.config import AnonymizerConfig
 from deepanon.media.errors import MediaError
 from deepanon.media.inputs import Job, Plan
 
@@ -85,7 +87,6 @@ def _details(result: FileResult) -> dict:
 def run_job(
     anon: Anonymizer,
     job: Job,
-    opts: FileOptions,
     *,
     overwrite: bool = False,
     on_frames: Callable[[int, int], None] | None = None,
@@ -103,7 +104,7 @@ def run_job(
             on_frames(n_frames, n_faces)
 
     try:
-        result = anonymize_file(anon, job.src, job.dst, job.rel, opts, count)
+        result = anonymize_file(anon, job.src, job.dst, job.rel, count)
     except Exception as exc:  # a bad file must not stop the batch
         return Outcome("failed", time.perf_counter() - t0, _reason(exc), faces=streamed[1], frames=streamed[0])
     return Outcome(
@@ -119,7 +120,7 @@ def run_job(
 class BatchReporter:
     """Progress bar, stderr lines, one report line per input and the Summary, from outcomes in any order.
 
-    >>> with BatchReporter(len(plan.jobs), plan.errors, "gan") as rep:
+    >>> with BatchReporter(len(plan.jobs), plan.errors, config) as rep:
     ...     rep.add(job.src, job.dst, outcome)
     >>> rep.summary
     """
@@ -128,7 +129,7 @@ class BatchReporter:
         self,
         total: int,
         errors: list[tuple[Path | str, str]],
-        method: str,
+        config: AnonymizerConfig,
         *,
         report: IO[str] | None = None,
         console: Console | None = None,
@@ -136,7 +137,8 @@ class BatchReporter:
     ) -> None:
         self.console = console or Console(stderr=True)
         self.summary = Summary()
-        self._total, self._errors, self._method, self._report = total, errors, method, report
+        self._total, self._errors, self._report = total, errors, report
+        self._config, self._method = config, config.method
         self._live = [0, 0]  # frames and faces streamed (on_frames) for the file in progress
         self._t_start = time.perf_counter()
         columns = (
@@ -155,6 +157,8 @@ class BatchReporter:
     def __enter__(self) -> BatchReporter:
         self._t_start = time.perf_counter()
         summary = self.summary
+        # the report's first line: the whole configuration (deepanon anonymize --config takes it back)
+        self._write({"deepanon": __version__, "config": self._config.to_dict()})
         for path, reason in self._errors:
             self.console.print(f"[red]error[/red] {path}: {reason}", highlight=False, soft_wrap=True)
             summary.failed += 1
@@ -216,7 +220,6 @@ class BatchReporter:
 def run_batch(
     plan: Plan,
     anon: Anonymizer,
-    opts: FileOptions,
     *,
     overwrite: bool = False,
     report: IO[str] | None = None,
@@ -224,12 +227,12 @@ def run_batch(
     show_progress: bool = True,
 ) -> Summary:
     reporter = BatchReporter(
-        len(plan.jobs), plan.errors, anon.config.method, report=report, console=console, show_progress=show_progress
+        len(plan.jobs), plan.errors, anon.config, report=report, console=console, show_progress=show_progress
     )
     with reporter:
         for job in plan.jobs:
             try:
-                outcome = run_job(anon, job, opts, overwrite=overwrite, on_frames=reporter.on_frames)
+                outcome = run_job(anon, job, overwrite=overwrite, on_frames=reporter.on_frames)
             except KeyboardInterrupt:
                 reporter.console.print(
                     f"[red]interrupted[/red] while on {job.src}; no partial output was left", highlight=False

@@ -74,7 +74,8 @@ def assert_same_outputs(got_root: Path, want_root: Path) -> None:
 
 
 def report_lines(path: Path) -> dict[str, dict]:
-    lines = [json.loads(ln) for ln in path.read_text().splitlines()]
+    header, *lines = [json.loads(ln) for ln in path.read_text().splitlines()]
+    assert "config" in header  # the run's settings first
     by_input = {r["input"]: r for r in lines}
     assert len(by_input) == len(lines)  # one line per input
     return by_input

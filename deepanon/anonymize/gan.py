@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -17,25 +17,18 @@ import torch
 
 from deepanon.anonymize.filters import apply_filter
 from deepanon.anonymize.temporal import PaintHistory
+from deepanon.config import PainterConfig
 from deepanon.device import cpu_has_native_bf16, resolve_device
 from deepanon.geometry.align import alignment_matrix, crop, face_crop_mask, landmark_maps, transform_points, warp_back
-from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, Region, blend, face_region
+from deepanon.geometry.masks import Region, blend, face_region
 from deepanon.types import Face
 
 # Below this box size (longest side, px) faces are pixelated (never left as they were). Painting the 12-23 px ones
 # too keeps them faces: on 20 WIDER val images CenterFace's AP kept rose from 87.8 % (limit 24) to 92.1 % (12);
 # painting every face (limit 0) gave 91.8 %, so below 12 px the generator's cost buys nothing.
 MIN_GAN_FACE = 12
-# Truncation trick (StyleGAN): each new face's w is pulled this far towards the average w. On 100 held-out photos
-# (benchmarks/gan_refind.py --truncation) MTCNN re-finds 99 % of the faces at psi 1.0, 100 % at 0.7 and at 0.5
-# (128-px weights; the 64-px ones needed it more: 92 / 99 / 100 %); 0.7 keeps most of the variety between identities.
-TRUNCATION_PSI = 0.7
 # Limit on the standard-deviation correction of the colour match: it fixes casts, it must not flatten a face.
 STD_RATIO_RANGE = (0.8, 1.25)
-# The generator (2.8 M training images) leaves red/blue speckle on faces; the eye reads colour at a much lower
-# resolution than brightness (JPEG halves it), so the chroma of each painted crop is smoothed with this Gaussian
-# sigma (px at 128 px) and the brightness left sharp.
-CHROMA_SIGMA = 3.0
 
 
 def z_for_seed(seed: int, z_dim: int) -> torch.Tensor:
@@ -70,39 +63,34 @@ class GanPainter:
 
     def __init__(
         self,
-        weights: str | Path | None = None,
+        config: PainterConfig | None = None,
         device: str = "auto",
-        batch: int = 64,
-        half: bool | None = None,
-        bf16: bool | None = None,
-        colour_match: bool = True,
-        mask_scale: float = DEFAULT_MASK_SCALE,
-        feather: float = DEFAULT_FEATHER,
+        *,
         generator: torch.nn.Module | None = None,
-        truncation: float = TRUNCATION_PSI,
-        chroma_sigma: float = CHROMA_SIGMA,
+        **settings: object,
     ) -> None:
+        """config: the painter's settings (PainterConfig()); keyword settings override its fields, e.g.
+        GanPainter(device="cpu", truncation=1.0). generator: a network to use instead of config.weights."""
         from deepanon.gan.weights import load_generator
 
+        self.config = c = replace(config or PainterConfig(), **settings)  # type: ignore[arg-type]
         self.device = resolve_device(device)
-        self.G = generator if generator is not None else load_generator(weights, self.device)
+        self.G = generator if generator is not None else load_generator(c.weights, self.device)
         # channels-last: oneDNN's convolutions run 1.4-1.6x faster in it on the CPU (benchmarks/gan_speed.py).
         self.G = self.G.to(self.device, memory_format=torch.channels_last).eval().requires_grad_(False)
-        self.half = (self.device.type == "cuda") if half is None else half
+        self.half = (self.device.type == "cuda") if c.half is None else c.half
         if self.half:
             self.G = self.G.half()
-        # bf16 autocast on CPUs that compute it natively: 2x faster (75 -> 38 ms a face on one AMD EPYC core), a mean
-        # change of 1 grey level; G was trained under bf16 autocast. None: where the CPU has it. (CUDA runs fp16.)
-        self.bf16 = self.device.type == "cpu" and (cpu_has_native_bf16() if bf16 is None else bf16)
-        self.truncation = truncation
-        self.w_avg = self.G.mean_w() if truncation != 1.0 else None
+        self.bf16 = self.device.type == "cpu" and (cpu_has_native_bf16() if c.bf16 is None else c.bf16)
+        self.truncation = c.truncation
+        self.w_avg = self.G.mean_w() if c.truncation != 1.0 else None
         self.resolution = int(self.G.cfg.resolution)
-        self.chroma_sigma = chroma_sigma * self.resolution / 128
+        self.chroma_sigma = c.chroma_sigma * self.resolution / 128
         self.z_dim = int(self.G.cfg.z_dim)
-        self.batch = batch
-        self.colour_match = colour_match
-        self.mask_scale = mask_scale
-        self.feather = feather
+        self.batch = c.batch
+        self.colour_match = c.colour_match
+        self.mask_scale = c.mask_scale
+        self.feather = c.feather
         self.generate_seconds = 0.0  # total time in the network (evaluate splits generation from blending with it)
 
     def paint_one(self, rgb: np.ndarray, faces: Sequence[Face], seeds: Sequence[int] | None = None) -> np.ndarray:

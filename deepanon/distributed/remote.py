@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deepanon.anonymize.files import FileOptions
 from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.batch import Outcome, run_job
 from deepanon.media.atomic import TMP_MARKER
@@ -132,11 +131,11 @@ def _upload(local: Path, fs: AbstractFileSystem, path: str) -> None:
         raise
 
 
-def run_task(anon: Anonymizer, task: Task, opts: FileOptions, *, overwrite: bool = False) -> Outcome:
+def run_task(anon: Anonymizer, task: Task, *, overwrite: bool = False) -> Outcome:
     """One task with the single-process semantics (skip existing, atomic write), URLs staged through a temp dir."""
     src_url, dst_url = is_url(task.src), is_url(task.dst)
     if not (src_url or dst_url):
-        return run_job(anon, Job(Path(task.src), Path(task.dst), task.rel), opts, overwrite=overwrite)
+        return run_job(anon, Job(Path(task.src), Path(task.dst), task.rel), overwrite=overwrite)
     t0 = time.perf_counter()
     try:
         dst_fs, dst_path = _fs(task.dst) if dst_url else (None, task.dst)
@@ -155,7 +154,7 @@ def run_task(anon: Anonymizer, task: Task, opts: FileOptions, *, overwrite: bool
                 except Exception as exc:
                     return Outcome("failed", time.perf_counter() - t0, _transfer_reason("download", exc))
             local_dst = Path(tmp, "out", posixpath.basename(dst_path)) if dst_fs is not None else Path(task.dst)
-            outcome = run_job(anon, Job(local_src, local_dst, task.rel), opts, overwrite=overwrite or dst_url)
+            outcome = run_job(anon, Job(local_src, local_dst, task.rel), overwrite=overwrite or dst_url)
             if outcome.status == "done" and dst_fs is not None:
                 try:
                     _upload(local_dst, dst_fs, dst_path)

@@ -37,6 +37,10 @@ import numpy as np
 from deepanon.media.atomic import atomic_output
 from deepanon.media.errors import MediaError, os_reason
 
+# H.264 constant quality: lower is better and larger; 18 is visually lossless (the x264 documentation's rule).
+DEFAULT_CRF = 18
+# Frames decoded and handed to `process` together (the anonymizer detects and paints them as one batch).
+DEFAULT_VIDEO_BATCH = 8
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})
 _FORMAT_BY_SUFFIX = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi", ".webm": "webm"}
 # Audio codecs each container takes as-is (a conservative list: a wrong guess would only fail at header time).
@@ -270,8 +274,8 @@ def transcode_video(
     dst: Path | str,
     process: Process,
     *,
-    batch_size: int = 8,
-    crf: int = 18,
+    batch_size: int = DEFAULT_VIDEO_BATCH,
+    crf: int = DEFAULT_CRF,
     preset: str = "medium",
     on_frames: Callable[[int], None] | None = None,
     keep_metadata: bool = False,
