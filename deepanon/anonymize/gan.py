@@ -7,6 +7,7 @@ returned bit-identical. Faces too small for the generator, or without landmarks,
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -19,7 +20,16 @@ from deepanon.anonymize.filters import apply_filter
 from deepanon.anonymize.temporal import PaintHistory
 from deepanon.config import PainterConfig
 from deepanon.device import cpu_has_native_bf16, resolve_device
-from deepanon.geometry.align import alignment_matrix, crop, face_crop_mask, landmark_maps, transform_points, warp_back
+from deepanon.gan.weights import WeightsError
+from deepanon.geometry.align import (
+    alignment_matrix,
+    crop,
+    face_crop_mask,
+    landmark_maps,
+    repaint_geometry,
+    transform_points,
+    warp_back,
+)
 from deepanon.geometry.masks import Region, blend, face_region
 from deepanon.types import Face
 
@@ -27,8 +37,33 @@ from deepanon.types import Face
 # too keeps them faces: on 20 WIDER val images CenterFace's AP kept rose from 87.8 % (limit 24) to 92.1 % (12);
 # painting every face (limit 0) gave 91.8 %, so below 12 px the generator's cost buys nothing.
 MIN_GAN_FACE = 12
+log = logging.getLogger(__name__)
 # Limit on the standard-deviation correction of the colour match: it fixes casts, it must not flatten a face.
 STD_RATIO_RANGE = (0.8, 1.25)
+
+
+def check_repaint(trained: dict | None, mask_scale: float, feather: float) -> None:
+    """The run-time region against the one the generator was trained to fill (its card's "repaint").
+
+    The alignment (template, margin) is this code's: weights trained with another one are refused (WeightsError),
+    their crops would not be the ones they learned. Another mask_scale or feather only moves the edge of what is
+    painted: it is allowed, with one warning line, since the generator then fills pixels it was never taught to."""
+    if trained is None:
+        return  # a network without a card (tests, a fresh training run)
+    here = repaint_geometry(mask_scale, feather)
+    for key in ("template_shrink", "template_center", "crop_margin"):
+        if key in trained and not np.allclose(trained[key], here[key]):
+            raise WeightsError(
+                f"the generator was trained with alignment {key} {trained[key]}, this code aligns with {here[key]}: "
+                "use the code it was trained with, or re-train"
+            )
+    off = [
+        f"{key} {here[key]:g} (trained: {trained[key]:g})"
+        for key in ("mask_scale", "feather")
+        if key in trained and not np.isclose(trained[key], here[key])
+    ]
+    if off:
+        log.warning("painting with %s: the generator extrapolates there (edges may show)", ", ".join(off))
 
 
 def z_for_seed(seed: int, z_dim: int) -> torch.Tensor:
@@ -67,14 +102,19 @@ class GanPainter:
         device: str = "auto",
         *,
         generator: torch.nn.Module | None = None,
+        card: dict | None = None,
         **settings: object,
     ) -> None:
         """config: the painter's settings (PainterConfig()); keyword settings override its fields, e.g.
-        GanPainter(device="cpu", truncation=1.0). generator: a network to use instead of config.weights."""
-        from deepanon.gan.weights import load_generator
+        GanPainter(device="cpu", truncation=1.0). generator: a network to use instead of config.weights (with
+        `card`, the repaint geometry it was trained with, checked as a loaded card is)."""
+        from deepanon.gan.weights import load_card, load_generator
 
         self.config = c = replace(config or PainterConfig(), **settings)  # type: ignore[arg-type]
         self.device = resolve_device(device)
+        if generator is None:
+            card = load_card(c.weights)
+        check_repaint((card or {}).get("repaint"), c.mask_scale, c.feather)
         self.G = generator if generator is not None else load_generator(c.weights, self.device)
         # channels-last: oneDNN's convolutions run 1.4-1.6x faster in it on the CPU (benchmarks/gan_speed.py).
         self.G = self.G.to(self.device, memory_format=torch.channels_last).eval().requires_grad_(False)
@@ -122,14 +162,17 @@ class GanPainter:
                 if region is None:
                     continue  # entirely off-image: nothing of it is visible
                 seed = int(seeds[i][j]) if seeds is not None else int(np.random.SeedSequence().entropy % 2**63)
-                jobs.append((i, face, seed, alignment_matrix(face, R, self.mask_scale)))
+                jobs.append((i, face, seed, alignment_matrix(face, R, self.mask_scale, self.feather)))
                 regions.append(region)
         for s in range(0, len(jobs), self.batch):  # all faces of all frames in as few batches as possible
             part = jobs[s : s + self.batch]
             crops = np.stack([crop(frames[i], M, R) for i, _, _, M in part])
             hw = [frames[i].shape[:2] for i, _, _, _ in part]  # the mask stops at the frame's edge, as in training
             masks = np.stack(
-                [face_crop_mask(f, M, R, self.mask_scale, h) for (_, f, _, M), h in zip(part, hw, strict=True)]
+                [
+                    face_crop_mask(f, M, R, self.mask_scale, h, self.feather)
+                    for (_, f, _, M), h in zip(part, hw, strict=True)
+                ]
             )
             lms = np.stack([landmark_maps(transform_points(M, f.landmarks), R) for _, f, _, M in part])
             z = torch.stack([z_for_seed(seed, self.z_dim) for _, _, seed, _ in part])

@@ -72,15 +72,23 @@ def export_generator(
     return card
 
 
-def load_generator(path: Path | str | None = None, device: str | torch.device = "cpu") -> Generator:
-    """The EMA generator from weights/ (or `path`), checked against the SHA-256 in its JSON card; eval mode."""
+def load_card(path: Path | str | None = None) -> dict:
+    """The JSON card beside the generator weights (architecture, checksum, the repaint geometry it learned)."""
     path = Path(path) if path is not None else GENERATOR_PATH
     card_path = path.with_suffix(".json")
     if not path.exists():
         raise WeightsError(f"generator weights not found: {path} (train and export them: deepanon train --export)")
     if not card_path.exists():
         raise WeightsError(f"{card_path} is missing: it holds the architecture and checksum of {path.name}")
-    card = json.loads(card_path.read_text())
+    return json.loads(card_path.read_text())
+
+
+def load_generator(path: Path | str | None = None, device: str | torch.device = "cpu") -> Generator:
+    """The EMA generator shipped in the package (or at `path`), checked against the SHA-256 in its JSON card;
+    eval mode."""
+    path = Path(path) if path is not None else GENERATOR_PATH
+    card = load_card(path)
+    card_path = path.with_suffix(".json")
     digest = sha256(path)
     if digest != card.get("sha256"):
         raise WeightsError(

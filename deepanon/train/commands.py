@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from deepanon.gan.config import NetConfig
-from deepanon.geometry.masks import DEFAULT_MASK_SCALE
+from deepanon.geometry.align import repaint_geometry
+from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
 from deepanon.train.config import TrainConfig
 
 if TYPE_CHECKING:  # torch loads when a command runs, not when the CLI starts
@@ -184,9 +185,14 @@ def _export(G_ema: Generator, cfg: TrainConfig, cur_nimg: int, step: int, path: 
             "sources": [Path(p).name for p in data_meta["config"]["sources"]],  # folder names, not local paths
             "train": data_meta["train"],
             "val": data_meta["val"],
-            # The repainted region it learned to fill: the anonymizer must use the same (tests check the shipped one).
             "mask_scale": data_meta["config"].get("mask_scale", DEFAULT_MASK_SCALE),
         },
+        # The repainted region it learned to fill and the alignment that frames it: the painter checks its own
+        # settings against these (anonymize.gan.check_repaint).
+        "repaint": repaint_geometry(
+            data_meta["config"].get("mask_scale", DEFAULT_MASK_SCALE),
+            data_meta["config"].get("feather", DEFAULT_FEATHER),
+        ),
     }
     card = export_generator(G_ema, path or GENERATOR_PATH, info)
     typer.echo(f"exported {path or GENERATOR_PATH} ({card['kimg']} kimg, sha256 {card['sha256'][:12]})")
