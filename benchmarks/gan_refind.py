@@ -24,7 +24,7 @@ from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.config import PainterConfig
 from deepanon.detect import FaceDetector
 from deepanon.evaluate.refind import RefindResult, mtcnn_detector, refind, validation_photos
-from deepanon.gan.weights import sha256
+from deepanon.gan.weights import GENERATOR_PATH, sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "weights" / "refind.json"
@@ -34,7 +34,7 @@ SEED = 0
 
 
 def record(full: RefindResult, subset: RefindResult) -> dict:
-    weights = ROOT / "weights" / "generator.safetensors"
+    weights = GENERATOR_PATH
     return {
         "weights_sha256": sha256(weights),
         "measured": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -103,7 +103,7 @@ def main() -> None:
         if method == "gan":
             gan = (res, refind(subset, anon, judge))
     table = markdown_table(["method", "faces", "MTCNN finds original", "finds anonymized", "kept"], rows)
-    gan_card = json.loads((ROOT / "weights" / "generator.json").read_text())
+    gan_card = json.loads(GENERATOR_PATH.with_suffix(".json").read_text())
     body = (
         "## Still a face: MTCNN re-find rate (benchmarks/gan_refind.py)\n\n"
         f"The main face of every held-out validation photo ({len(photos)} photos of {', '.join(SOURCES)}; never "

@@ -94,7 +94,7 @@ def smooth_chroma(rgb: np.ndarray, sigma: float) -> np.ndarray:
 
 
 class GanPainter:
-    """Paints new faces with the exported generator (weights/generator.safetensors)."""
+    """Paints new faces with the exported generator (deepanon/weights/generator.safetensors)."""
 
     def __init__(
         self,

@@ -126,7 +126,9 @@ class DefacePeer:
 
 
 def gan_weights_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "weights" / "generator.safetensors"
+    from deepanon.gan.weights import GENERATOR_PATH  # torch: only when asked
+
+    return GENERATOR_PATH
 
 
 @dataclass

@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import json
 import os
+from importlib.resources import files
 from pathlib import Path
 
 import torch
@@ -15,7 +16,9 @@ from torch import nn
 from deepanon.gan.config import NetConfig
 from deepanon.gan.networks import Generator
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+# The generator ships inside the package (deepanon/weights/, package data), so a wheel can paint; pip unpacks
+# wheels, so the resource is a real file that safetensors can map. `deepanon export` writes here by default.
+WEIGHTS_DIR = Path(str(files("deepanon").joinpath("weights")))
 GENERATOR_PATH = WEIGHTS_DIR / "generator.safetensors"
 LICENCE_NOTE = (
     "Trained on UTKFace (non-commercial research use only) and LFW (research): these weights carry the "

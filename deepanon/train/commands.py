@@ -205,7 +205,7 @@ def export_command(
         None, help="The run's dataset folder, if it is no longer where the run saw it (its card names it)."
     ),
 ) -> None:
-    """Export the EMA generator of a run to weights/generator.safetensors + generator.json (safetensors, SHA-256)."""
+    """Export the EMA generator of a run to deepanon/weights/generator.safetensors + .json (safetensors, SHA-256)."""
     import torch
 
     from deepanon.gan.networks import Generator
