@@ -9,6 +9,7 @@ deepanon.distributed.ray (outcomes come back from Ray workers).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.config import AnonymizerConfig
 from deepanon.media.errors import MediaError
 from deepanon.media.inputs import Job, Plan
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,7 +72,14 @@ def _reason(exc: BaseException) -> str:
         return "permission denied"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
-    return f"internal error ({type(exc).__name__}: {exc})"
+    return internal_error(exc)
+
+
+def internal_error(exc: BaseException) -> str:
+    """One line for a bug (not bad input); its traceback goes to the debug log (--verbose)."""
+    log.debug("internal error", exc_info=exc)
+    hint = "" if log.isEnabledFor(logging.DEBUG) else "; rerun with --verbose for the traceback"
+    return f"internal error ({type(exc).__name__}: {exc}{hint})"
 
 
 def _details(result: FileResult) -> dict:
@@ -239,4 +249,8 @@ def run_batch(
                 )
                 raise
             reporter.add(job.src, job.dst, outcome)
+    if log.isEnabledFor(logging.DEBUG):
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in anon.timings.items())
+        rest = reporter.summary.seconds - sum(anon.timings.values())
+        log.debug("seconds per stage: %s, the rest (reading, decoding, encoding, writing) %.2f", stages, rest)
     return reporter.summary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from enum import Enum
 from pathlib import Path
@@ -54,6 +55,28 @@ def _flag(name: str, *decls: str, help: str, **kwargs: Any) -> Any:  # noqa: A00
     return typer.Option(None, *decls, help=help, show_default=str(default), **kwargs)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (test runners swap it); warnings and errors say so."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr  # not setStream: it flushes the old one, which may be closed
+        super().emit(record)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {text}"
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """deepanon's log lines to stderr: info and up (training's step rows), debug too with --verbose (tracebacks,
+    per-stage timings). Done when a command runs, never at import: a host application keeps its own logging."""
+    log = logging.getLogger("deepanon")
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        log.addHandler(_StderrHandler())
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
 def _version(value: bool) -> None:
     if value:
         from deepanon import __version__
@@ -69,6 +92,7 @@ def _root(
     ),
 ) -> None:
     """deepanon: every face in photos and videos replaced by a new one."""
+    setup_logging()
 
 
 @app.command()
@@ -223,6 +247,9 @@ def anonymize(
         "seconds).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Tracebacks of internal errors and the seconds spent in each stage."
+    ),
     engine: Engine = typer.Option(
         Engine.local,
         "--engine",
@@ -249,6 +276,7 @@ def anonymize(
     """
     from deepanon.config import AnonymizerConfig, ConfigError, apply_shortcuts, load_config
 
+    setup_logging(verbose)
     err = Console(stderr=True)
     given = {name: value for name, value in locals().items() if name in SHORTCUTS}
     try:

@@ -3,7 +3,9 @@ blend)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +57,8 @@ class Anonymizer:
         config = apply_shortcuts(config or AnonymizerConfig(), shortcuts)
         check_config(config)
         self.config = config
+        # seconds spent in each stage over this Anonymizer's life (--verbose prints them after a run)
+        self.timings: dict[str, float] = {"detect": 0.0, "track": 0.0, "paint": 0.0}
         self.detector = FaceDetector(config.detector)
         self.painter = None
         if config.method == "gan":
@@ -71,15 +75,25 @@ class Anonymizer:
     def device(self) -> str:
         return str(self.detector.device)
 
+    @contextmanager
+    def _timed(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] += time.perf_counter() - t0
+
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        return self.detector.detect_batch(frames)
+        with self._timed("detect"):
+            return self.detector.detect_batch(frames)
 
     def detect_video(self, frames: Sequence[np.ndarray], video: VideoState) -> list[list[Face]]:
         """Faces in the next frames of one video: the small-face pass runs on every `video_upscale_every`-th frame
         (counted from the video's first); the tracker holds what it found in between."""
         every, first = self.config.detector.video_upscale_every, video.frames_detected
         video.frames_detected += len(frames)
-        return self.detector.detect_batch(frames, [(first + i) % every == 0 for i in range(len(frames))])
+        with self._timed("detect"):
+            return self.detector.detect_batch(frames, [(first + i) % every == 0 for i in range(len(frames))])
 
     def replace_faces(
         self,
@@ -91,10 +105,11 @@ class Anonymizer:
         """Anonymize the given faces (one list per frame); `seeds` give each face's new identity (GAN only);
         `history` (video, GAN only) steadies each track's painted face over consecutive frames."""
         c = self.config
-        if self.painter is not None:
-            return self.painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds], history)
-        p = c.painter
-        return [apply_filter(fr, fs, c.method, p.mask_scale, p.feather) for fr, fs in zip(frames, faces)]
+        with self._timed("paint"):
+            if self.painter is not None:
+                return self.painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds], history)
+            p = c.painter
+            return [apply_filter(fr, fs, c.method, p.mask_scale, p.feather) for fr, fs in zip(frames, faces)]
 
     def face_seeds(self, key: str, faces: Sequence[Face]) -> list[int]:
         """One seed per face: by track in video (one identity per person), by position in the list otherwise."""
@@ -124,14 +139,15 @@ class Anonymizer:
         Frames come back `video.lookback.frames` + 1 late, with the faces replaced in them (carried-back tracks
         included); called with no frames, all that are left."""
         ready = []
-        for frame, found in zip(frames, faces, strict=True):
-            shot, cut = video.shots.next(frame)
-            camera = video.camera.step(frame)
-            if cut:
-                video.tracker.cut()
-            ready += video.lookback.push(frame, video.tracker.update(found, None if cut else camera), shot)
-        if not frames:
-            ready = video.lookback.flush()
+        with self._timed("track"):
+            for frame, found in zip(frames, faces, strict=True):
+                shot, cut = video.shots.next(frame)
+                camera = video.camera.step(frame)
+                if cut:
+                    video.tracker.cut()
+                ready += video.lookback.push(frame, video.tracker.update(found, None if cut else camera), shot)
+            if not frames:
+                ready = video.lookback.flush()
         if not ready:
             return [], []
         held = [fr for fr, _ in ready]

@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from deepanon.batch import BatchReporter, Outcome, Summary
+from deepanon.batch import BatchReporter, Outcome, Summary, internal_error
 from deepanon.config import AnonymizerConfig, ConfigError
 from deepanon.distributed.remote import Task, absolute, is_url, plan_urls, run_task
 from deepanon.media.inputs import UsageError, plan_jobs
@@ -64,7 +64,7 @@ class AnonymizeFiles:
             try:
                 o = run_task(self.anon, Task(str(src), str(dst), str(rel)), overwrite=self.overwrite)
             except Exception as exc:  # run_task reports bad files itself; this is a last resort, not a crash
-                o = Outcome("failed", error=f"internal error ({type(exc).__name__}: {exc})")
+                o = Outcome("failed", error=internal_error(exc))
             index.append(int(i))
             outcome.append(json.dumps(dataclasses.asdict(o)))  # a JSON string: no Arrow schema for nested fields
         return {"index": index, "outcome": outcome}
