@@ -250,7 +250,7 @@ def run_batch(
                 raise
             reporter.add(job.src, job.dst, outcome)
     if log.isEnabledFor(logging.DEBUG):
-        stages = ", ".join(f"{k} {v:.2f}" for k, v in anon.timings.items())
-        rest = reporter.summary.seconds - sum(anon.timings.values())
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in anon.timer.seconds.items())
+        rest = reporter.summary.seconds - anon.timer.total
         log.debug("seconds per stage: %s, the rest (reading, decoding, encoding, writing) %.2f", stages, rest)
     return reporter.summary

@@ -43,8 +43,9 @@ class Engine(str, Enum):
 
 
 def _flag(name: str, *decls: str, help: str, **kwargs: Any) -> Any:  # noqa: A002 - typer's own name
-    """The typer option of config.SHORTCUTS[name]: None unless given (then it overrides --config and the
-    defaults), the config's default shown in --help."""
+    """The typer option of config.SHORTCUTS[name] (--name unless decls are given): None unless given (then it
+    overrides --config and the defaults), the config's default shown in --help."""
+    decls = decls or ("--" + name.replace("_", "-"),)
     default = field_default(SHORTCUTS[name].path)
     if name == "detector":
         default = next(k for k, v in DETECTOR_SETS.items() if v == default)
@@ -118,27 +119,23 @@ def anonymize(
     ),
     method: Method | None = _flag(
         "method",
-        "--method",
         "-m",
         help="gan: paint a new, realistic face (keeps pose and lighting). "
         "blur / pixelate / solid: classic filters over the face region.",
     ),
     detector: DetectorChoice | None = _flag(
         "detector",
-        "--detector",
         help="both: a face that MTCNN or CenterFace finds is anonymized (fewest missed faces). "
         "centerface: CenterFace alone, 1.4x faster on WIDER photos and as many faces found there. mtcnn: MTCNN alone.",
     ),
     threshold: float | None = _flag(
         "threshold",
-        "--threshold",
         min=0.0,
         max=1.0,
         help="MTCNN score above which a face is anonymized. Lower finds more faces (and more false alarms).",
     ),
     centerface_threshold: float | None = _flag(
         "centerface_threshold",
-        "--centerface-threshold",
         min=0.0,
         max=1.0,
         help="CenterFace score above which a face is anonymized (0.4 halves the false alarms but misses more small "
@@ -155,20 +152,17 @@ def anonymize(
     ),
     min_face: int | None = _flag(
         "min_face",
-        "--min-face",
         min=4,
         help="Smallest face side in pixels to search for. Smaller finds tinier faces but is slower.",
     ),
     detect_size: int | None = _flag(
         "detect_size",
-        "--detect-size",
         min=64,
         help="Images and frames larger than this (px, longest side) are searched as a downscaled overview of this "
         "size plus full-resolution tiles, so small faces are kept and memory stays bounded.",
     ),
     upscale: float | None = _flag(
         "upscale",
-        "--upscale",
         min=1.0,
         max=_MAX_UPSCALE,
         help="Small-face pass: CenterFace also searches every image enlarged this much, which finds most faces "
@@ -177,7 +171,6 @@ def anonymize(
     ),
     upscale_every: int | None = _flag(
         "upscale_every",
-        "--upscale-every",
         min=1,
         max=_MAX_UPSCALE_EVERY,
         help="Videos: the small-face pass runs on every N-th frame only; the faces it found are held in between, "
@@ -191,37 +184,31 @@ def anonymize(
     ),
     mask_scale: float | None = _flag(
         "mask_scale",
-        "--mask-scale",
         min=1.0,
         help="Size of the anonymized ellipse relative to the face box (1.5 covers hairline and chin). The GAN was "
         "trained with one value (its card says which): another one is painted with a warning.",
     ),
     feather: float | None = _flag(
         "feather",
-        "--feather",
         min=0.0,
         help="Soft rim around the ellipse, as a fraction of its radius, blended into the picture (inside it "
         "everything is replaced). The GAN was trained with one value: another one is painted with a warning.",
     ),
     weights: Path | None = _flag(
         "weights",
-        "--weights",
         help="GAN: generator weights (.safetensors with its .json card beside it) instead of the shipped ones.",
     ),
     truncation: float | None = _flag(
         "truncation",
-        "--truncation",
         min=0.0,
         max=1.0,
         help="GAN: how far each new face is pulled towards the average face (StyleGAN's psi; 1: not at all, more "
         "varied and less often a clean face).",
     ),
     device: DeviceChoice | None = _flag(
-        "device", "--device", help="Where to run the networks: auto uses a CUDA GPU when there is one."
+        "device", help="Where to run the networks: auto uses a CUDA GPU when there is one."
     ),
-    seed: int | None = _flag(
-        "seed", "--seed", help="Make the run reproducible: the same seed gives the same new faces."
-    ),
+    seed: int | None = _flag("seed", help="Make the run reproducible: the same seed gives the same new faces."),
     keep_metadata: bool | None = _flag(
         "keep_metadata",
         "--keep-metadata/--strip-metadata",
@@ -229,14 +216,12 @@ def anonymize(
         "all is stripped but the colour profile.",
     ),
     max_pixels: int | None = _flag(
-        "max_pixels", "--max-pixels", min=1, help="Refuse images with more pixels than this (decompression bombs)."
+        "max_pixels", min=1, help="Refuse images with more pixels than this (decompression bombs)."
     ),
     crf: int | None = _flag(
-        "crf", "--crf", min=0, max=51, help="Video quality (H.264 CRF): lower is better and larger; 18 looks lossless."
+        "crf", min=0, max=51, help="Video quality (H.264 CRF): lower is better and larger; 18 looks lossless."
     ),
-    batch_size: int | None = _flag(
-        "batch_size", "--batch-size", min=1, help="Video frames detected and anonymized together."
-    ),
+    batch_size: int | None = _flag("batch_size", min=1, help="Video frames detected and anonymized together."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Redo outputs that exist already (default: skip them, so a stopped run resumes)."
     ),

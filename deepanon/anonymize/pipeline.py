@@ -3,9 +3,7 @@ blend)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from deepanon.anonymize.seeds import derive_seed
 from deepanon.anonymize.temporal import PaintHistory
 from deepanon.config import AnonymizerConfig, ConfigError, apply_shortcuts
 from deepanon.detect import FaceDetector
+from deepanon.timing import StageTimer
 from deepanon.track import CameraMotion, Lookback, Shots, Tracker
 from deepanon.types import Face
 
@@ -58,7 +57,7 @@ class Anonymizer:
         check_config(config)
         self.config = config
         # seconds spent in each stage over this Anonymizer's life (--verbose prints them after a run)
-        self.timings: dict[str, float] = {"detect": 0.0, "track": 0.0, "paint": 0.0}
+        self.timer = StageTimer()
         self.detector = FaceDetector(config.detector)
         self.painter = None
         if config.method == "gan":
@@ -75,16 +74,8 @@ class Anonymizer:
     def device(self) -> str:
         return str(self.detector.device)
 
-    @contextmanager
-    def _timed(self, stage: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[stage] += time.perf_counter() - t0
-
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        with self._timed("detect"):
+        with self.timer.stage("detect"):
             return self.detector.detect_batch(frames)
 
     def detect_video(self, frames: Sequence[np.ndarray], video: VideoState) -> list[list[Face]]:
@@ -92,7 +83,7 @@ class Anonymizer:
         (counted from the video's first); the tracker holds what it found in between."""
         every, first = self.config.detector.video_upscale_every, video.frames_detected
         video.frames_detected += len(frames)
-        with self._timed("detect"):
+        with self.timer.stage("detect"):
             return self.detector.detect_batch(frames, [(first + i) % every == 0 for i in range(len(frames))])
 
     def replace_faces(
@@ -105,7 +96,7 @@ class Anonymizer:
         """Anonymize the given faces (one list per frame); `seeds` give each face's new identity (GAN only);
         `history` (video, GAN only) steadies each track's painted face over consecutive frames."""
         c = self.config
-        with self._timed("paint"):
+        with self.timer.stage("paint"):
             if self.painter is not None:
                 return self.painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds], history)
             p = c.painter
@@ -139,7 +130,7 @@ class Anonymizer:
         Frames come back `video.lookback.frames` + 1 late, with the faces replaced in them (carried-back tracks
         included); called with no frames, all that are left."""
         ready = []
-        with self._timed("track"):
+        with self.timer.stage("track"):
             for frame, found in zip(frames, faces, strict=True):
                 shot, cut = video.shots.next(frame)
                 camera = video.camera.step(frame)
