@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import IO
 
@@ -42,7 +43,7 @@ class Summary:
     done: int = 0
     skipped: int = 0
     failed: int = 0
-    faces: int = 0
+    face_count: int = 0  # faces replaced (videos: detections over all frames)
     frames: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
@@ -52,17 +53,28 @@ class Summary:
         return 1 if self.failed else 0
 
 
+class Status(str, Enum):
+    """What happened to one input (a str: JSON and the report write the plain word)."""
+
+    done = "done"
+    skipped = "skipped"
+    failed = "failed"
+
+
 @dataclass
 class Outcome:
     """What happened to one job. Plain data (JSON-able), so it can come back from another process."""
 
-    status: str  # done | skipped | failed
+    status: Status
     seconds: float = 0.0
     error: str | None = None
-    faces: int = 0  # images: faces replaced; videos: detections over all frames (also those before a failure)
+    face_count: int = 0  # images: faces replaced; videos: detections over all frames (also those before a failure)
     frames: int = 0
     warnings: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)  # the report's per-file fields (faces, or frames + face_detections)
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # also from the plain string of a JSON round trip (Ray)
 
 
 def _reason(exc: BaseException) -> str:
@@ -104,7 +116,7 @@ def run_job(
     """Skip (output exists), or anonymize job.src into job.dst. Never raises for a bad file (KeyboardInterrupt does)."""
     t0 = time.perf_counter()
     if job.dst.exists() and not overwrite:
-        return Outcome("skipped", seconds=time.perf_counter() - t0)
+        return Outcome(Status.skipped, seconds=time.perf_counter() - t0)
     streamed = [0, 0]  # video frames and faces so far: kept when the video fails half-way
 
     def count(n_frames: int, n_faces: int) -> None:
@@ -116,11 +128,13 @@ def run_job(
     try:
         result = anonymize_file(anon, job.src, job.dst, job.rel, count)
     except Exception as exc:  # a bad file must not stop the batch
-        return Outcome("failed", time.perf_counter() - t0, _reason(exc), faces=streamed[1], frames=streamed[0])
+        return Outcome(
+            Status.failed, time.perf_counter() - t0, _reason(exc), face_count=streamed[1], frames=streamed[0]
+        )
     return Outcome(
-        "done",
+        Status.done,
         time.perf_counter() - t0,
-        faces=result.face_count,
+        face_count=result.face_count,
         frames=result.frames or 0,
         warnings=list(result.warnings),
         details=_details(result),
@@ -194,28 +208,30 @@ class BatchReporter:
         """Live progress inside one video (single-process engine)."""
         s = self.summary
         s.frames += n_frames
-        s.faces += n_faces
+        s.face_count += n_faces
         self._live[0] += n_frames
         self._live[1] += n_faces
-        self._progress.update(self._task, frames=s.frames, faces=s.faces, rate=f"{s.frames / self._elapsed():.1f} fps")
+        self._progress.update(
+            self._task, frames=s.frames, faces=s.face_count, rate=f"{s.frames / self._elapsed():.1f} fps"
+        )
 
     def add(self, src: Path | str, dst: Path | str, outcome: Outcome) -> None:
         s = self.summary
         # what on_frames already counted for this file is not counted twice
         s.frames += outcome.frames - self._live[0]
-        s.faces += outcome.faces - self._live[1]
+        s.face_count += outcome.face_count - self._live[1]
         self._live = [0, 0]
-        if outcome.status == "done":
+        if outcome.status is Status.done:
             s.done += 1
             for w in outcome.warnings:
                 self.console.print(f"[yellow]warning[/yellow] {src}: {w}", highlight=False, soft_wrap=True)
-        elif outcome.status == "skipped":
+        elif outcome.status is Status.skipped:
             s.skipped += 1
         else:
             s.failed += 1
             s.failures.append(f"{src}: {outcome.error}")
             self.console.print(f"[red]error[/red] {src}: {outcome.error}", highlight=False, soft_wrap=True)
-        rec: dict = {"input": str(src), "output": str(dst), "status": outcome.status, "method": self._method}
+        rec: dict = {"input": str(src), "output": str(dst), "status": outcome.status.value, "method": self._method}
         rec.update(outcome.details)
         if outcome.error is not None:
             rec["error"] = outcome.error
@@ -223,7 +239,7 @@ class BatchReporter:
         self._write(rec)
         done = s.done + s.skipped + s.failed - len(self._errors)
         self._progress.update(
-            self._task, advance=1, frames=s.frames, faces=s.faces, rate=f"{done / self._elapsed():.2f} files/s"
+            self._task, advance=1, frames=s.frames, faces=s.face_count, rate=f"{done / self._elapsed():.2f} files/s"
         )
 
 

@@ -45,7 +45,8 @@ class Engine(str, Enum):
 def _flag(name: str, *decls: str, help: str, **kwargs: Any) -> Any:  # noqa: A002 - typer's own name
     """The typer option of config.SHORTCUTS[name] (--name unless decls are given): None unless given (then it
     overrides --config and the defaults), the config's default shown in --help."""
-    decls = decls or ("--" + name.replace("_", "-"),)
+    if not any(d.startswith("--") for d in decls):
+        decls = ("--" + name.replace("_", "-"), *decls)
     default = field_default(SHORTCUTS[name].path)
     if name == "detector":
         default = next(k for k, v in DETECTOR_SETS.items() if v == default)
@@ -328,7 +329,7 @@ def _summary_line(summary: Summary, ignored: int, method: str, where: str) -> st
     video = f" (video: counted per frame, {summary.frames} frames)" if summary.frames else ""
     return (
         f"{summary.done} done, {summary.skipped} skipped (already there), {summary.failed} failed{ignored_note}; "
-        f"{summary.faces} faces replaced{video}, {summary.seconds:.1f} s, method {method} on {where}"
+        f"{summary.face_count} faces replaced{video}, {summary.seconds:.1f} s, method {method} on {where}"
     )
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tomllib
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from deepanon.detect.detector import DetectorConfig
 from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE

@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from deepanon.batch import BatchReporter, Outcome, Summary, internal_error
+from deepanon.batch import BatchReporter, Outcome, Status, Summary, internal_error
 from deepanon.config import AnonymizerConfig, ConfigError
 from deepanon.distributed.remote import Task, absolute, is_url, plan_urls, run_task
 from deepanon.media.inputs import UsageError, plan_jobs
@@ -64,7 +64,7 @@ class AnonymizeFiles:
             try:
                 o = run_task(self.anon, Task(str(src), str(dst), str(rel)), overwrite=self.overwrite)
             except Exception as exc:  # run_task reports bad files itself; this is a last resort, not a crash
-                o = Outcome("failed", error=internal_error(exc))
+                o = Outcome(Status.failed, error=internal_error(exc))
             index.append(int(i))
             outcome.append(json.dumps(dataclasses.asdict(o)))  # a JSON string: no Arrow schema for nested fields
         return {"index": index, "outcome": outcome}
@@ -238,4 +238,4 @@ def _stream(
         lost = f"Ray failed ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
     for i in range(len(tasks)):  # never drop a file silently
         if i not in seen:
-            reporter.add(*shown[i], Outcome("failed", error=lost))
+            reporter.add(*shown[i], Outcome(Status.failed, error=lost))

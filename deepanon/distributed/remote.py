@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deepanon.anonymize.pipeline import Anonymizer
-from deepanon.batch import Outcome, run_job
+from deepanon.batch import Outcome, Status, run_job
 from deepanon.media.atomic import TMP_MARKER
 from deepanon.media.errors import os_reason
 from deepanon.media.inputs import MEDIA_EXTENSIONS, Job, UsageError, drop_collisions
@@ -141,7 +141,7 @@ def run_task(anon: Anonymizer, task: Task, *, overwrite: bool = False) -> Outcom
         dst_fs, dst_path = _fs(task.dst) if dst_url else (None, task.dst)
         exists = dst_fs.exists(dst_path) if dst_fs is not None else Path(task.dst).exists()
         if exists and not overwrite:  # checked before downloading anything
-            return Outcome("skipped", seconds=time.perf_counter() - t0)
+            return Outcome(Status.skipped, seconds=time.perf_counter() - t0)
         with tempfile.TemporaryDirectory(prefix="deepanon-") as tmp:
             # the staged files keep the real names: formats are picked by extension
             local_src = Path(task.src)
@@ -152,16 +152,16 @@ def run_task(anon: Anonymizer, task: Task, *, overwrite: bool = False) -> Outcom
                 try:
                     src_fs.get_file(src_path, str(local_src))
                 except Exception as exc:
-                    return Outcome("failed", time.perf_counter() - t0, _transfer_reason("download", exc))
+                    return Outcome(Status.failed, time.perf_counter() - t0, _transfer_reason("download", exc))
             local_dst = Path(tmp, "out", posixpath.basename(dst_path)) if dst_fs is not None else Path(task.dst)
             outcome = run_job(anon, Job(local_src, local_dst, task.rel), overwrite=overwrite or dst_url)
-            if outcome.status == "done" and dst_fs is not None:
+            if outcome.status is Status.done and dst_fs is not None:
                 try:
                     _upload(local_dst, dst_fs, dst_path)
                 except Exception as exc:
-                    outcome = Outcome("failed", error=_transfer_reason("upload", exc))
+                    outcome = Outcome(Status.failed, error=_transfer_reason("upload", exc))
     except UsageError as exc:
-        return Outcome("failed", time.perf_counter() - t0, str(exc))
+        return Outcome(Status.failed, time.perf_counter() - t0, str(exc))
     outcome.seconds = time.perf_counter() - t0
     return outcome
 

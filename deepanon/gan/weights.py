@@ -64,7 +64,7 @@ def export_generator(
         "resolution": G_ema.cfg.resolution,
         "dtype": "float16" if half else "float32",
         "params": sum(p.numel() for p in G_ema.parameters()),
-        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **(info or {}),
         "licence": LICENCE_NOTE,
         "sha256": sha256(path),
