@@ -24,9 +24,12 @@ from results import markdown_table, write_section
 
 from deepanon import Anonymizer
 from deepanon.anonymize.files import anonymize_video_file
-from deepanon.media.video import make_test_video, probe_video, transcode_video
+from deepanon.media.video import probe_video, transcode_video
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the synthetic test clips: tests/videos.py
+from tests.videos import make_test_video  # noqa: E402
+
 HAMILTON = ROOT.parent / "shared/data/video/short_hamilton_clip.mp4"
 
 

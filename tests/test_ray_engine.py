@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from deepanon.cli import app
 from deepanon.gan.weights import GENERATOR_PATH
-from deepanon.media.video import make_test_video
 from tests.faces import astronaut, scene
+from tests.videos import make_test_video
 
 ray = pytest.importorskip("ray")
 

@@ -7,8 +7,9 @@ import numpy as np
 from typer.testing import CliRunner
 
 from deepanon.cli import app
-from deepanon.media.video import make_test_video, probe_video
+from deepanon.media.video import probe_video
 from tests.faces import backdrop, scene
+from tests.videos import make_test_video
 
 
 def decode(path: Path) -> list[np.ndarray]:
