@@ -23,7 +23,7 @@ class TrainConfig:
     l1_weight: float = 0.0  # optional reconstruction term inside the mask (off: it kills diversity)
     # "classic": networks.Discriminator, learned from scratch; "projected": projected.ProjectedDiscriminator, light
     # heads on a frozen ImageNet MobileNetV2 (needs the `train` extra). projected_input: image size fed to its trunk
-    # (0 = the model's resolution).
+    # (0 = the model's resolution, at least 32; a multiple of 32).
     discriminator: str = "classic"
     projected_input: int = 0
     # Warm start of a fresh run: G and G_ema from this exported generator (SHA-256 checked against its card); the
