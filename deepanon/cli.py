@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from enum import Enum
 from pathlib import Path
@@ -15,6 +14,7 @@ from deepanon.anonymize.pipeline import METHODS
 from deepanon.config import DETECTOR_SETS, SHORTCUTS, field_default
 from deepanon.detect.detector import MAX_UPSCALE as _MAX_UPSCALE
 from deepanon.detect.detector import MAX_VIDEO_UPSCALE_EVERY as _MAX_UPSCALE_EVERY
+from deepanon.logs import setup_logging
 
 if TYPE_CHECKING:
     from deepanon.batch import Summary
@@ -55,28 +55,6 @@ def _flag(name: str, *decls: str, help: str, **kwargs: Any) -> Any:  # noqa: A00
     elif name == "keep_metadata":
         default = "keep-metadata" if default else "strip-metadata"
     return typer.Option(None, *decls, help=help, show_default=str(default), **kwargs)
-
-
-class _StderrHandler(logging.StreamHandler):
-    """Writes to whatever sys.stderr is at the time (test runners swap it); warnings and errors say so."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr  # not setStream: it flushes the old one, which may be closed
-        super().emit(record)
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        return text if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {text}"
-
-
-def setup_logging(verbose: bool = False) -> None:
-    """deepanon's log lines to stderr: info and up (training's step rows), debug too with --verbose (tracebacks,
-    per-stage timings). Done when a command runs, never at import: a host application keeps its own logging."""
-    log = logging.getLogger("deepanon")
-    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
-        log.addHandler(_StderrHandler())
-    log.setLevel(logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
 
 
 def _version(value: bool) -> None:
