@@ -164,7 +164,8 @@ def anonymize(
     mask_scale: float | None = _flag(
         "mask_scale",
         min=1.0,
-        help="Size of the anonymized ellipse relative to the face box (1.5 covers hairline and chin). The GAN was "
+        help=f"Size of the anonymized ellipse relative to the face box ({field_default('painter.mask_scale')} covers "
+        "hairline and chin). The GAN was "
         "trained with one value (its card says which): another one is painted with a warning.",
     ),
     feather: float | None = _flag(
@@ -198,7 +199,10 @@ def anonymize(
         "max_pixels", min=1, help="Refuse images with more pixels than this (decompression bombs)."
     ),
     crf: int | None = _flag(
-        "crf", min=0, max=51, help="Video quality (H.264 CRF): lower is better and larger; 18 looks lossless."
+        "crf",
+        min=0,
+        max=51,
+        help=f"Video quality (H.264 CRF): lower is better and larger; {field_default('output.crf')} looks lossless.",
     ),
     batch_size: int | None = _flag("batch_size", min=1, help="Video frames detected and anonymized together."),
     overwrite: bool = typer.Option(
