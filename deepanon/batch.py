@@ -41,6 +41,7 @@ class Summary:
     frames: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
+    treatments: dict[str, int] = field(default_factory=dict)  # method gan: regions painted / filtered, per reason
 
     @property
     def exit_code(self) -> int:
@@ -58,6 +59,7 @@ class Outcome:
     frames: int = 0
     warnings: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)  # the report's per-file fields (faces, or frames + face_detections)
+    treatments: dict[str, int] = field(default_factory=dict)  # method gan: FileResult.treatments
 
 
 def _reason(exc: BaseException) -> str:
@@ -77,6 +79,8 @@ def _details(result: FileResult) -> dict:
     else:
         rec["frames"] = result.frames
         rec["face_detections"] = result.face_count
+    if result.treatments:
+        rec["treatments"] = dict(sorted(result.treatments.items()))
     if result.warnings:
         rec["warnings"] = result.warnings
     return rec
@@ -113,6 +117,7 @@ def run_job(
         frames=result.frames or 0,
         warnings=list(result.warnings),
         details=_details(result),
+        treatments=dict(result.treatments),
     )
 
 
@@ -191,6 +196,8 @@ class BatchReporter:
         s.frames += outcome.frames - self._live[0]
         s.faces += outcome.faces - self._live[1]
         self._live = [0, 0]
+        for k, v in outcome.treatments.items():
+            s.treatments[k] = s.treatments.get(k, 0) + v
         if outcome.status == "done":
             s.done += 1
             for w in outcome.warnings:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
+from deepanon.anonymize.decide import PaintConfig
 from deepanon.detect import DetectorConfig
 from deepanon.detect.detector import MAX_UPSCALE as _MAX_UPSCALE
 from deepanon.detect.detector import MAX_VIDEO_UPSCALE_EVERY as _MAX_UPSCALE_EVERY
@@ -27,6 +28,12 @@ app = typer.Typer(
 
 class Method(str, Enum):
     gan = "gan"
+    blur = "blur"
+    pixelate = "pixelate"
+    solid = "solid"
+
+
+class RestFilter(str, Enum):
     blur = "blur"
     pixelate = "pixelate"
     solid = "solid"
@@ -50,6 +57,7 @@ class Engine(str, Enum):
 
 
 _DET = DetectorConfig()
+_PAINT = PaintConfig()
 
 
 def _version(value: bool) -> None:
@@ -153,6 +161,20 @@ def anonymize(
         help="Search large images on full-resolution tiles too (--no-tiles: faster, for 4K video "
         "where faces are large, but small faces may be missed).",
     ),
+    paint_threshold: float = typer.Option(
+        _PAINT.paint_threshold,
+        "--paint-threshold",
+        min=0.0,
+        max=1.0,
+        help="--method gan: a detection gets a painted face only when it is confidently a face (this score of a "
+        "second detector, MTCNN's O-Net, on its crop, and landmarks that fit its box); the others get "
+        "--rest-filter, so a false alarm on a wall is never given a face. 0: paint every detection.",
+    ),
+    rest_filter: RestFilter = typer.Option(
+        RestFilter(_PAINT.rest),
+        "--rest-filter",
+        help="--method gan: the filter for detections that are not painted (too small, or not confidently a face).",
+    ),
     mask_scale: float = typer.Option(
         DEFAULT_MASK_SCALE,
         "--mask-scale",
@@ -228,6 +250,8 @@ def anonymize(
         video_upscale_every=upscale_every,
         tiles=tiles,
         mask_scale=mask_scale,
+        paint_threshold=paint_threshold,
+        rest_filter=rest_filter.value,
     )
     if engine is Engine.ray:  # the same run on a Ray cluster (deepanon/distributed)
         from deepanon.distributed.ray import RayOptions, run_ray
@@ -277,8 +301,18 @@ def _summary_line(summary: Summary, ignored: int, method: str, where: str) -> st
     video = f" (video: counted per frame, {summary.frames} frames)" if summary.frames else ""
     return (
         f"{summary.done} done, {summary.skipped} skipped (already there), {summary.failed} failed{ignored_note}; "
-        f"{summary.faces} faces replaced{video}, {summary.seconds:.1f} s, method {method} on {where}"
+        f"{summary.faces} faces replaced{video}{_treatments(summary.treatments)}, {summary.seconds:.1f} s, "
+        f"method {method} on {where}"
     )
+
+
+def _treatments(counts: dict[str, int]) -> str:
+    """' (N painted, M filtered: reason k, ...)' for method gan; '' otherwise."""
+    if not counts:
+        return ""
+    rest = {k: v for k, v in sorted(counts.items()) if k != "painted"}
+    why = ", ".join(f"{k} {v}" for k, v in rest.items())
+    return f" ({counts.get('painted', 0)} painted, {sum(rest.values())} filtered{': ' + why if why else ''})"
 
 
 def _register_gan_commands() -> None:

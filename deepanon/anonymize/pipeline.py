@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from deepanon.anonymize.decide import PAINTED, PaintConfig, better, decide, landmarks_plausible
 from deepanon.anonymize.filters import FILTERS, apply_filter
 from deepanon.anonymize.seeds import derive_seed
 from deepanon.anonymize.temporal import PaintHistory
 from deepanon.detect import DetectorConfig, FaceDetector
 from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
-from deepanon.track import CameraMotion, Lookback, Shots, Tracker
+from deepanon.track import CameraMotion, Lookback, Shots, TrackChoices, Tracker
 from deepanon.types import Face
 
 if TYPE_CHECKING:  # files.py imports this module
@@ -33,10 +34,15 @@ class AnonymizerConfig:
     seed: int | None = None  # None: new random identities every run
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     weights: Path | None = None  # generator weights; None: the ones shipped in weights/
+    paint: PaintConfig = field(default_factory=PaintConfig)  # method gan: which detections get a painted face
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.paint.rest not in FILTERS:
+            raise ValueError(
+                f"unknown filter {self.paint.rest!r} for unpainted faces: choose one of {', '.join(FILTERS)}"
+            )
         if self.mask_scale < 1.0:
             raise ValueError("mask_scale must be at least 1.0 (the whole face box)")
 
@@ -52,6 +58,8 @@ class VideoState:
     shots: Shots = field(default_factory=Shots)  # cuts: nothing is held or carried back across one
     camera: CameraMotion = field(default_factory=CameraMotion)  # held boxes follow a pan
     frames_detected: int = 0  # which frames get the small-face pass (every DetectorConfig.video_upscale_every-th)
+    # method gan: each track's (second opinion, decision), fixed when its first frame is replaced
+    choices: TrackChoices[tuple[float, str]] = field(default_factory=lambda: TrackChoices(better))
 
 
 class Anonymizer:
@@ -79,6 +87,8 @@ class Anonymizer:
         mask_scale: float = DEFAULT_MASK_SCALE,
         feather: float = DEFAULT_FEATHER,
         weights: Path | None = None,
+        paint_threshold: float | None = None,
+        rest_filter: str | None = None,
         config: AnonymizerConfig | None = None,
     ) -> None:
         if config is None:
@@ -99,16 +109,24 @@ class Anonymizer:
                 det = replace(det, video_upscale_every=video_upscale_every)
             if not tiles:
                 det = replace(det, tile=0)
-            config = AnonymizerConfig(method, mask_scale, feather, seed, det, weights)
+            paint = PaintConfig()
+            if paint_threshold is not None:
+                paint = replace(paint, paint_threshold=paint_threshold)
+            if rest_filter is not None:
+                paint = replace(paint, rest=rest_filter)
+            config = AnonymizerConfig(method, mask_scale, feather, seed, det, weights, paint)
         self.config = config
         self.detector = FaceDetector(config.detector)
         self.painter = None
+        self.second_opinion = None
         if config.method == "gan":
             from deepanon.anonymize.gan import GanPainter  # torch model: only loaded when used
+            from deepanon.detect.second_opinion import SecondOpinion
 
             self.painter = GanPainter(
                 config.weights, device=str(self.detector.device), mask_scale=config.mask_scale, feather=config.feather
             )
+            self.second_opinion = SecondOpinion(self.detector.device)
 
     @property
     def device(self) -> str:
@@ -124,6 +142,32 @@ class Anonymizer:
         video.frames_detected += len(frames)
         return self.detector.detect_batch(frames, [(first + i) % every == 0 for i in range(len(frames))])
 
+    def judge(self, frame: np.ndarray, faces: Sequence[Face]) -> list[tuple[float, str]]:
+        """Method gan: (second opinion, decide()'s verdict) per face of one frame. O-Net only looks at the faces
+        that size and landmarks do not already rule out."""
+        p = self.config.paint
+        asked = [
+            f
+            for f in faces
+            if max(f.width, f.height) >= p.min_paint_face
+            and f.landmarks is not None
+            and (not p.check_landmarks or landmarks_plausible(f))
+        ]
+        opinion = dict(zip(map(id, asked), self.second_opinion.scores(frame, asked) if asked else []))
+        return [(opinion.get(id(f), 0.0), decide(f, opinion.get(id(f), 0.0), p)) for f in faces]
+
+    def treat(self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]) -> list[list[Face]]:
+        """Method gan: each face of each frame with its treatment (PAINTED, or why it gets the filter) decided
+        on its own (still images); faces that have one (video: their track's) keep it."""
+        if self.painter is None:
+            return [list(fs) for fs in faces]
+        out = []
+        for frame, fs in zip(frames, faces, strict=True):
+            todo = [f for f in fs if f.treatment is None]
+            verdicts = iter(self.judge(frame, todo) if todo else [])
+            out.append([f if f.treatment is not None else replace(f, treatment=next(verdicts)[1]) for f in fs])
+        return out
+
     def replace_faces(
         self,
         frames: Sequence[np.ndarray],
@@ -132,11 +176,23 @@ class Anonymizer:
         history: PaintHistory | None = None,
     ) -> list[np.ndarray]:
         """Anonymize the given faces (one list per frame); `seeds` give each face's new identity (GAN only);
-        `history` (video, GAN only) steadies each track's painted face over consecutive frames."""
+        `history` (video, GAN only) steadies each track's painted face over consecutive frames. Method gan: the
+        faces treated PAINTED get a new face, the others config.paint.rest (faces without a treatment are
+        decided here: `treat`)."""
         c = self.config
-        if self.painter is not None:
-            return self.painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds], history)
-        return [apply_filter(fr, fs, c.method, c.mask_scale, c.feather) for fr, fs in zip(frames, faces)]
+        if self.painter is None:
+            return [apply_filter(fr, fs, c.method, c.mask_scale, c.feather) for fr, fs in zip(frames, faces)]
+        treated = self.treat(frames, faces)
+        paint = [
+            [(f, s) for f, s in zip(fs, ss, strict=True) if f.treatment == PAINTED] for fs, ss in zip(treated, seeds)
+        ]
+        out = self.painter.paint(
+            list(frames), [[f for f, _ in p] for p in paint], [[s for _, s in p] for p in paint], history
+        )
+        return [
+            apply_filter(o, [f for f in fs if f.treatment != PAINTED], c.paint.rest, c.mask_scale, c.feather)
+            for o, fs in zip(out, treated)
+        ]
 
     def face_seeds(self, key: str, faces: Sequence[Face]) -> list[int]:
         """One seed per face: by track in video (one identity per person), by position in the list otherwise."""
@@ -154,7 +210,7 @@ class Anonymizer:
         self, frames: Sequence[np.ndarray], keys: Sequence[str]
     ) -> tuple[list[np.ndarray], list[list[Face]]]:
         """Independent images: detect and replace; keys[i] seeds frame i's new faces."""
-        faces = self.detect(frames)
+        faces = self.treat(frames, self.detect(frames))
         seeds = [self.face_seeds(k, fs) for k, fs in zip(keys, faces)]
         return self.replace_faces(frames, faces, seeds), faces
 
@@ -171,16 +227,31 @@ class Anonymizer:
             camera = video.camera.step(frame)
             if cut:
                 video.tracker.cut()
-            ready += video.lookback.push(frame, video.tracker.update(found, None if cut else camera), shot)
+            tracked = video.tracker.update(found, None if cut else camera)
+            if self.painter is not None:  # evidence for each track whose treatment is still open
+                open_ = [f for f in tracked if f.track_id is not None and video.choices.open(f.track_id)]
+                for f, verdict in zip(open_, self.judge(frame, open_) if open_ else []):
+                    video.choices.observe(f.track_id, verdict)
+            ready += video.lookback.push(frame, tracked, shot)
         if not frames:
             ready = video.lookback.flush()
         if not ready:
             return [], []
         held = [fr for fr, _ in ready]
-        tracked = [fs for _, fs in ready]
+        tracked = [self._track_treatments(fs, video) for _, fs in ready]
         # one key for the whole video: a person's seed is (video, track id), one identity per track
         seeds = [self.face_seeds(key, fs) for fs in tracked]
         return self.replace_faces(held, tracked, seeds, video.history), tracked
+
+    def _track_treatments(self, faces: list[Face], video: VideoState) -> list[Face]:
+        """Method gan: each face gets its track's treatment, fixed from the track's first frame on."""
+        if self.painter is None:
+            return faces
+        out = []
+        for f in faces:
+            verdict = video.choices.choice(f.track_id) if f.track_id is not None else None
+            out.append(f if verdict is None else replace(f, treatment=verdict[1]))  # None: decided on its own
+        return out
 
     def anonymize_video_frames(
         self, frames: Sequence[np.ndarray], key: str, video: VideoState
