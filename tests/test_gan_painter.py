@@ -227,3 +227,12 @@ def test_sharpen_luma_keeps_colour_and_flat_areas() -> None:
     edge[:, 10:] = (200, 160, 140)
     out = sharpen_luma(edge, 1.0)
     assert np.ptp(out[10, :, 1].astype(int)) > np.ptp(edge[10, :, 1].astype(int))  # the step is steeper
+
+
+def test_a_black_and_white_photo_gets_a_grey_face(painter: GanPainter, frame: np.ndarray) -> None:
+    grey = np.repeat(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+    out = painter.paint_one(grey, [face_at(100, 80, 60)], [1]).astype(int)
+    assert (out != grey).any()
+    assert np.abs(out - out.mean(axis=2, keepdims=True)).max() <= 1  # no colour painted in
+    colour = painter.paint_one(frame, [face_at(100, 80, 60)], [1]).astype(int)
+    assert np.abs(colour - colour.mean(axis=2, keepdims=True)).max() > 10

@@ -65,6 +65,22 @@ def color_match(painted: np.ndarray, original: np.ndarray, mask: np.ndarray) -> 
     return (painted - p.mean(0)) * ratio + o.mean(0)
 
 
+# A black-and-white photo gets a black-and-white face: the generator paints colour, so where the rim around the face
+# has no colour (channels within this many grey levels on average) the painted crop is made grey too.
+GREY_RIM = 2.0
+
+
+def match_greyscale(painted: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """painted (R, R, 3 float) in grey when the original's rim (0 < mask < 1) has no colour; else unchanged."""
+    rim = (mask > 0) & (mask < 1)
+    if rim.sum() < 16:
+        return painted
+    o = original[rim].astype(np.float32)
+    if float(np.abs(o - o.mean(1, keepdims=True)).mean()) > GREY_RIM:
+        return painted
+    return np.repeat(painted @ np.array([0.299, 0.587, 0.114], np.float32), 3).reshape(painted.shape)
+
+
 def rim_offset(painted: np.ndarray, original: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
     """(R, R, 3) smooth colour offset that makes `painted` meet `original` along the rim (0 < mask < 1), spread
     inward by normalised convolution and fading to 0 where no rim is near (sigma in px)."""
@@ -198,6 +214,7 @@ class GanPainter:
                 if self.colour_match:
                     p = color_match(p, c.astype(np.float32), m)
                     p = p + rim_offset(p, c, m, self.rim_sigma)
+                    p = match_greyscale(p, c, m)
                 p8 = np.clip(np.rint(p), 0, 255).astype(np.uint8)
                 grow = enlargement(M)
                 shape, at = (region.y1 - region.y0, region.x1 - region.x0), (region.x0, region.y0)
