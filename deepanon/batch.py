@@ -47,6 +47,7 @@ class Summary:
     frames: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
+    treatments: dict[str, int] = field(default_factory=dict)  # method gan: regions painted / filtered, per reason
 
     @property
     def exit_code(self) -> int:
@@ -72,6 +73,7 @@ class Outcome:
     frames: int = 0
     warnings: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)  # the report's per-file fields (faces, or frames + face_detections)
+    treatments: dict[str, int] = field(default_factory=dict)  # method gan: FileResult.treatments
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # also from the plain string of a JSON round trip (Ray)
@@ -101,6 +103,8 @@ def _details(result: FileResult) -> dict:
     else:
         rec["frames"] = result.frames
         rec["face_detections"] = result.face_count
+    if result.treatments:
+        rec["treatments"] = dict(sorted(result.treatments.items()))
     if result.warnings:
         rec["warnings"] = result.warnings
     return rec
@@ -138,6 +142,7 @@ def run_job(
         frames=result.frames or 0,
         warnings=list(result.warnings),
         details=_details(result),
+        treatments=dict(result.treatments),
     )
 
 
@@ -221,6 +226,8 @@ class BatchReporter:
         s.frames += outcome.frames - self._live[0]
         s.face_count += outcome.face_count - self._live[1]
         self._live = [0, 0]
+        for k, v in outcome.treatments.items():
+            s.treatments[k] = s.treatments.get(k, 0) + v
         if outcome.status is Status.done:
             s.done += 1
             for w in outcome.warnings:

@@ -6,7 +6,8 @@ methods, so this module does not import pipeline.py (imports flow one way).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +30,15 @@ class FileResult:
     face_count: int = 0  # images: len(faces); videos: detections over all frames
     frames: int | None = None  # None: a still image
     warnings: list[str] = field(default_factory=list)
+    # method gan: regions (video: per frame) per treatment: "painted", or why a filter was used (decide.REASONS)
+    treatments: dict[str, int] = field(default_factory=dict)
+
+
+def count_treatments(faces: Iterable[Face], into: dict[str, int] | None = None) -> dict[str, int]:
+    """Faces per treatment (faces without one are not counted), added to `into`."""
+    out = Counter(into or {})
+    out.update(f.treatment for f in faces if f.treatment is not None)
+    return dict(out)
 
 
 def anonymize_image_file(anon: Anonymizer, src: Path, dst: Path, rel: str) -> FileResult:
@@ -36,7 +46,7 @@ def anonymize_image_file(anon: Anonymizer, src: Path, dst: Path, rel: str) -> Fi
     loaded = read_image(src, max_pixels=out_cfg.max_pixels)
     out, faces = anon.anonymize_image(loaded.rgb, key=rel)
     write_image(dst, loaded, out, keep_metadata=out_cfg.keep_metadata)
-    return FileResult(faces=faces, face_count=len(faces))
+    return FileResult(faces=faces, face_count=len(faces), treatments=count_treatments(faces))
 
 
 def anonymize_video_file(
@@ -56,6 +66,7 @@ def anonymize_video_file(
         n_faces = sum(len(f) for f in faces)
         result.frames = (result.frames or 0) + len(out)
         result.face_count += n_faces
+        result.treatments = count_treatments((f for fs in faces for f in fs), result.treatments)
         if on_frames is not None and out:
             on_frames(len(out), n_faces)
         return out
