@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -28,6 +29,7 @@ from rich.progress import (
 
 from deepanon.anonymize.files import FileOptions, FileResult, anonymize_file
 from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.media.atomic import remove_stale
 from deepanon.media.errors import MediaError
 from deepanon.media.inputs import Job, Plan
 
@@ -58,6 +60,12 @@ class Outcome:
     frames: int = 0
     warnings: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)  # the report's per-file fields (faces, or frames + face_detections)
+
+
+def say(console: Console, label: str, style: str, message: str) -> None:
+    """One stderr line: a coloured label, then `message` verbatim. Paths are never parsed as rich markup or
+    emoji codes ("photo [edited].png", "album[/x", ":tada:" print as they are)."""
+    console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True, emoji=False)
 
 
 def _reason(exc: BaseException) -> str:
@@ -93,6 +101,7 @@ def run_job(
     """Skip (output exists), or anonymize job.src into job.dst. Never raises for a bad file (KeyboardInterrupt does)."""
     t0 = time.perf_counter()
     if job.dst.exists() and not overwrite:
+        remove_stale(job.dst)  # a run killed during an --overwrite of this output left its temporary
         return Outcome("skipped", seconds=time.perf_counter() - t0)
     streamed = [0, 0]  # video frames and faces so far: kept when the video fails half-way
 
@@ -156,7 +165,7 @@ class BatchReporter:
         self._t_start = time.perf_counter()
         summary = self.summary
         for path, reason in self._errors:
-            self.console.print(f"[red]error[/red] {path}: {reason}", highlight=False, soft_wrap=True)
+            say(self.console, "error", "red", f"{path}: {reason}")
             summary.failed += 1
             summary.failures.append(f"{path}: {reason}")
             self._write({"input": str(path), "status": "failed", "error": reason})
@@ -194,13 +203,13 @@ class BatchReporter:
         if outcome.status == "done":
             s.done += 1
             for w in outcome.warnings:
-                self.console.print(f"[yellow]warning[/yellow] {src}: {w}", highlight=False, soft_wrap=True)
+                say(self.console, "warning", "yellow", f"{src}: {w}")
         elif outcome.status == "skipped":
             s.skipped += 1
         else:
             s.failed += 1
             s.failures.append(f"{src}: {outcome.error}")
-            self.console.print(f"[red]error[/red] {src}: {outcome.error}", highlight=False, soft_wrap=True)
+            say(self.console, "error", "red", f"{src}: {outcome.error}")
         rec: dict = {"input": str(src), "output": str(dst), "status": outcome.status, "method": self._method}
         rec.update(outcome.details)
         if outcome.error is not None:
@@ -231,9 +240,7 @@ def run_batch(
             try:
                 outcome = run_job(anon, job, opts, overwrite=overwrite, on_frames=reporter.on_frames)
             except KeyboardInterrupt:
-                reporter.console.print(
-                    f"[red]interrupted[/red] while on {job.src}; no partial output was left", highlight=False
-                )
+                say(reporter.console, "interrupted", "red", f"while on {job.src}; no partial output was left")
                 raise
             reporter.add(job.src, job.dst, outcome)
     return reporter.summary
