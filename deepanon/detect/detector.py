@@ -108,7 +108,8 @@ class FaceDetector:
         c = self.config
         h, w = rgb.shape[:2]
         scale = c.max_side / max(h, w)
-        overview = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))  # a 16383x2 strip: not 0 px high
+        overview = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         faces = [f.scaled(1.0 / scale) for f in self._run([overview], [small_pass])[0]]
         if c.tile > 0:
             for y0, x0, y1, x1 in tile_grid(h, w, c.tile, c.tile_overlap):
