@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import IO
 
 from rich.console import Console
-from rich.text import Text
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,6 +25,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from deepanon.anonymize.files import FileOptions, FileResult, anonymize_file
 from deepanon.anonymize.pipeline import Anonymizer

@@ -93,7 +93,7 @@ def test_keep_metadata_drops_location_in_xmp_and_text(tmp_path: Path, fmt: str) 
         info = __import__("PIL.PngImagePlugin", fromlist=["PngInfo"]).PngInfo()
         info.add_itxt("XML:com.adobe.xmp", XMP.decode())
         info.add_text("GPSLatitude", "48,51.5N")
-        info.add_text("Raw profile type exif", "exif\n 20\n" + "Paris".encode().hex())
+        info.add_text("Raw profile type exif", "exif\n 20\n" + b"Paris".hex())
         info.add_text("Comment", "kept")
         img.save(src, pnginfo=info)
     else:
@@ -147,8 +147,9 @@ def test_mtcnn_on_frames_smaller_than_min_face() -> None:
 # 7: MP3 is copied (FFmpeg's decoder is "mp3float"), the frames' timestamps are kept
 @pytest.mark.parametrize("ext", ["mkv", "mp4", "avi"])
 def test_mp3_audio_is_copied_not_reencoded(tmp_path: Path, ext: str) -> None:
-    src = make_test_video(tmp_path / f"in.{ext}", [np.full((32, 32, 3), 5 * i, np.uint8) for i in range(25)],
-                          audio=["libmp3lame"])
+    src = make_test_video(
+        tmp_path / f"in.{ext}", [np.full((32, 32, 3), 5 * i, np.uint8) for i in range(25)], audio=["libmp3lame"]
+    )
     transcode_video(src, tmp_path / f"out.{ext}", lambda f: f, preset="ultrafast")
 
     def read(p: Path) -> tuple[str, list[bytes], list[int]]:

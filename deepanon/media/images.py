@@ -31,9 +31,9 @@ import contextlib
 import io
 import re
 import struct
-import zlib
 import threading
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +170,8 @@ def read_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
     try:
         if path.is_dir():
             raise MediaError("is a directory")
+        if path.exists() and not path.is_file():  # never opened: reading a FIFO would wait forever
+            raise MediaError("not a regular file (a FIFO, socket or device)")
         if path.stat().st_size == 0:
             raise MediaError("empty file")
         with _open_limited(path, max_pixels) as im:

@@ -108,6 +108,8 @@ def _open_input(path: Path) -> Iterator[av.container.InputContainer]:
     if path.is_dir():
         raise MediaError("is a directory")
     try:
+        if path.exists() and not path.is_file():  # never opened: reading a FIFO would wait forever
+            raise MediaError("not a regular file (a FIFO, socket or device)")
         if path.stat().st_size == 0:
             raise MediaError("empty file")
         container = av.open(str(path), "r")
