@@ -30,7 +30,7 @@ from rich.text import Text
 from deepanon.anonymize.files import FileOptions, FileResult, anonymize_file
 from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.media.atomic import remove_stale
-from deepanon.media.errors import MediaError
+from deepanon.media.errors import MediaError, os_reason
 from deepanon.media.inputs import Job, Plan
 
 
@@ -71,10 +71,8 @@ def say(console: Console, label: str, style: str, message: str) -> None:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, MediaError):
         return str(exc)
-    if isinstance(exc, PermissionError):
-        return "permission denied"
     if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
+        return os_reason(exc)  # path-free and lower case, as MediaError reasons are
     return f"internal error ({type(exc).__name__}: {exc})"
 
 
