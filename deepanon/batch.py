@@ -27,12 +27,14 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from deepanon import __version__
 from deepanon.anonymize.files import FileResult, anonymize_file
 from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.config import AnonymizerConfig
-from deepanon.media.errors import MediaError
+from deepanon.media.atomic import remove_stale
+from deepanon.media.errors import MediaError, os_reason
 from deepanon.media.inputs import Job, Plan
 
 log = logging.getLogger(__name__)
@@ -79,13 +81,17 @@ class Outcome:
         self.status = Status(self.status)  # also from the plain string of a JSON round trip (Ray)
 
 
+def say(console: Console, label: str, style: str, message: str) -> None:
+    """One stderr line: a coloured label, then `message` verbatim. Paths are never parsed as rich markup or
+    emoji codes ("photo [edited].png", "album[/x", ":tada:" print as they are)."""
+    console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True, emoji=False)
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, MediaError):
         return str(exc)
-    if isinstance(exc, PermissionError):
-        return "permission denied"
     if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
+        return os_reason(exc)  # path-free and lower case, as MediaError reasons are
     return internal_error(exc)
 
 
@@ -120,6 +126,7 @@ def run_job(
     """Skip (output exists), or anonymize job.src into job.dst. Never raises for a bad file (KeyboardInterrupt does)."""
     t0 = time.perf_counter()
     if job.dst.exists() and not overwrite:
+        remove_stale(job.dst)  # a run killed during an --overwrite of this output left its temporary
         return Outcome(Status.skipped, seconds=time.perf_counter() - t0)
     streamed = [0, 0]  # video frames and faces so far: kept when the video fails half-way
 
@@ -189,7 +196,7 @@ class BatchReporter:
         # the report's first line: the whole configuration (deepanon anonymize --config takes it back)
         self._write({"deepanon": __version__, "config": self._config.to_dict()})
         for path, reason in self._errors:
-            self.console.print(f"[red]error[/red] {path}: {reason}", highlight=False, soft_wrap=True)
+            say(self.console, "error", "red", f"{path}: {reason}")
             summary.failed += 1
             summary.failures.append(f"{path}: {reason}")
             self._write({"input": str(path), "status": "failed", "error": reason})
@@ -231,13 +238,13 @@ class BatchReporter:
         if outcome.status is Status.done:
             s.done += 1
             for w in outcome.warnings:
-                self.console.print(f"[yellow]warning[/yellow] {src}: {w}", highlight=False, soft_wrap=True)
+                say(self.console, "warning", "yellow", f"{src}: {w}")
         elif outcome.status is Status.skipped:
             s.skipped += 1
         else:
             s.failed += 1
             s.failures.append(f"{src}: {outcome.error}")
-            self.console.print(f"[red]error[/red] {src}: {outcome.error}", highlight=False, soft_wrap=True)
+            say(self.console, "error", "red", f"{src}: {outcome.error}")
         rec: dict = {"input": str(src), "output": str(dst), "status": outcome.status.value, "method": self._method}
         rec.update(outcome.details)
         if outcome.error is not None:
@@ -267,9 +274,7 @@ def run_batch(
             try:
                 outcome = run_job(anon, job, overwrite=overwrite, on_frames=reporter.on_frames)
             except KeyboardInterrupt:
-                reporter.console.print(
-                    f"[red]interrupted[/red] while on {job.src}; no partial output was left", highlight=False
-                )
+                say(reporter.console, "interrupted", "red", f"while on {job.src}; no partial output was left")
                 raise
             reporter.add(job.src, job.dst, outcome)
     if log.isEnabledFor(logging.DEBUG):

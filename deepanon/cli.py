@@ -358,6 +358,11 @@ _register_evaluate_command()
 
 
 def main() -> None:
+    # file names that are not UTF-8 are printed as their own bytes, not as \udcxx escapes
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
     app(prog_name="deepanon")
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deepanon.media.images import read_image, write_image
+from deepanon.media.images import MultiFrameImage, read_animation, read_image, write_animation, write_image
 from deepanon.media.video import VIDEO_EXTENSIONS, transcode_video
 from deepanon.types import Face
 
@@ -43,10 +43,44 @@ def count_treatments(faces: Iterable[Face], into: dict[str, int] | None = None) 
 
 def anonymize_image_file(anon: Anonymizer, src: Path, dst: Path, rel: str) -> FileResult:
     out_cfg = anon.config.output
-    loaded = read_image(src, max_pixels=out_cfg.max_pixels)
+    try:
+        loaded = read_image(src, max_pixels=out_cfg.max_pixels)
+    except MultiFrameImage:
+        return anonymize_animation_file(anon, src, dst, rel)
     out, faces = anon.anonymize_image(loaded.rgb, key=rel)
     write_image(dst, loaded, out, keep_metadata=out_cfg.keep_metadata)
-    return FileResult(faces=faces, face_count=len(faces), treatments=count_treatments(faces))
+    return FileResult(
+        faces=faces, face_count=len(faces), warnings=list(loaded.warnings), treatments=count_treatments(faces)
+    )
+
+
+def anonymize_animation_file(anon: Anonymizer, src: Path, dst: Path, rel: str) -> FileResult:
+    """Every frame of an animated GIF/PNG/WebP or multi-page TIFF. Frames of one size are a short video (tracked:
+    one identity per person, faces the detector misses for a frame or two stay covered); pages of different sizes
+    are separate pictures."""
+    anim = read_animation(src, max_pixels=anon.config.output.max_pixels)
+    out: list[np.ndarray] = []
+    found: list[list[Face]] = []
+    if anim.same_size:
+        video = anon.new_video()
+        step = anon.config.output.video_batch
+        for i in range(0, len(anim.frames), step):
+            done, faces = anon.anonymize_video_frames(anim.frames[i : i + step], rel, video)
+            out += done
+            found += faces
+        done, faces = anon.anonymize_video_frames([], rel, video)
+        out += done
+        found += faces
+    else:
+        for i, frame in enumerate(anim.frames):
+            done, faces = anon.anonymize_frames([frame], [f"{rel}#{i}"])
+            out += done
+            found += faces
+    write_animation(dst, anim, out)
+    treatments: dict[str, int] = {}
+    for faces in found:
+        treatments = count_treatments(faces, treatments)
+    return FileResult(face_count=sum(len(f) for f in found), frames=len(out), treatments=treatments)
 
 
 def anonymize_video_file(

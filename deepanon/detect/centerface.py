@@ -51,15 +51,18 @@ class CenterFaceNet:
         for i, rgb in enumerate(frames):
             faces = self._search(rgb)
             if self.upscale > 1.0 and (small_pass is None or small_pass[i]):
-                h, w = rgb.shape[:2]
-                size = (max(round(w * self.upscale), 1), max(round(h * self.upscale), 1))
-                big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
-                faces = merge_faces(
-                    faces
-                    + [g for g in (f.scaled(w / size[0]) for f in self._search(big)) if g.height < self.small_face]
-                )
+                faces = merge_faces(faces + self.search_small(rgb))
             out.append(faces)
         return out
+
+    def search_small(self, rgb: np.ndarray) -> list[Face]:
+        """The small-face pass alone: the faces under small_face px found in rgb enlarged `upscale` times."""
+        if self.upscale <= 1.0:
+            return []
+        h, w = rgb.shape[:2]
+        size = (max(round(w * self.upscale), 1), max(round(h * self.upscale), 1))
+        big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+        return [g for g in (f.scaled(w / size[0]) for f in self._search(big)) if g.height < self.small_face]
 
     def _search(self, rgb: np.ndarray) -> list[Face]:
         dets, lms = self._net(rgb, threshold=min(self.threshold, self.small_threshold))
