@@ -222,18 +222,31 @@ def run_batch(
     report: IO[str] | None = None,
     console: Console | None = None,
     show_progress: bool = True,
+    jobs: int = 1,
 ) -> Summary:
+    """jobs > 1: images by that many worker processes (deepanon.pool); the same outputs, report and summary."""
+    from deepanon.pool import parallel_outcomes
+
     reporter = BatchReporter(
         len(plan.jobs), plan.errors, anon.config.method, report=report, console=console, show_progress=show_progress
     )
+
+    def here(job: Job) -> Outcome:
+        return run_job(anon, job, opts, overwrite=overwrite, on_frames=reporter.on_frames)
+
+    def broken(job: Job) -> Outcome:
+        return Outcome("failed", error="the worker process died on this file (out of memory?)")
+
+    reported = 0
     with reporter:
-        for job in plan.jobs:
-            try:
-                outcome = run_job(anon, job, opts, overwrite=overwrite, on_frames=reporter.on_frames)
-            except KeyboardInterrupt:
-                reporter.console.print(
-                    f"[red]interrupted[/red] while on {job.src}; no partial output was left", highlight=False
-                )
-                raise
-            reporter.add(job.src, job.dst, outcome)
+        try:
+            for job, outcome in parallel_outcomes(plan.jobs, anon, opts, jobs, here, broken, overwrite=overwrite):
+                reporter.add(job.src, job.dst, outcome)
+                reported += 1
+        except KeyboardInterrupt:
+            reporter.console.print(
+                f"[red]interrupted[/red] while on {plan.jobs[reported].src}; no partial output was left",
+                highlight=False,
+            )
+            raise
     return reporter.summary

@@ -67,7 +67,7 @@ class Anonymizer:
         device: str = "auto",
         *,
         seed: int | None = None,
-        detector: str = "both",
+        detector: str = "centerface",
         threshold: float | None = None,
         centerface_threshold: float | None = None,
         small_face_threshold: float | None = None,
