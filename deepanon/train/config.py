@@ -21,6 +21,14 @@ class TrainConfig:
     r1_gamma: float = 0.1  # StyleGAN2-ADA's heuristic 0.0002 R^2 / batch gives 0.05 at 128 px, batch 64
     r1_interval: int = 16  # lazy R1: every N steps, scaled by N
     l1_weight: float = 0.0  # optional reconstruction term inside the mask (off: it kills diversity)
+    # "classic": networks.Discriminator, learned from scratch; "projected": projected.ProjectedDiscriminator, light
+    # heads on a frozen ImageNet MobileNetV2 (needs the `train` extra). projected_input: image size fed to its trunk
+    # (0 = the model's resolution, at least 32; a multiple of 32).
+    discriminator: str = "classic"
+    projected_input: int = 0
+    # Warm start of a fresh run: G and G_ema from this exported generator (SHA-256 checked against its card); the
+    # run counts on from the images and steps the card records. None: random G.
+    init_generator: str | None = None
     # Adaptive discriminator augmentation (augment.py): p rises while E[sign(D(real))] > ada_target; 0 = off (p fixed
     # at augment_p). StyleGAN2-ADA's defaults: target 0.6, p moving by at most 1 per 500 kimg, adjusted every 4 steps.
     ada_target: float = 0.6

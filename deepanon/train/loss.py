@@ -1,5 +1,8 @@
 """Non-saturating logistic GAN loss with lazy R1 on the discriminator (StyleGAN2).
 
+D returns one logit per sample (B,) or several (B, N) (the projected D: every patch of every head); the losses
+average over all of them.
+
 `augment` (augment.augment with the current p) is how D sees every input, real or fake, in both losses; R1 is taken
 with respect to the un-augmented reals, through the augmentation, as in StyleGAN2-ADA.
 """
@@ -66,7 +69,9 @@ def discriminator_loss(
         "d_real_sign": real_logits.detach().float().sign().mean(),
     }
     if do_r1:
-        (grad,) = torch.autograd.grad(real_logits.float().sum(), real_in, create_graph=True)
+        # Per sample, the mean of its logits (one for the classic D, every patch of every head for the projected one).
+        per_sample = real_logits.float().reshape(len(real_logits), -1).mean(dim=1)
+        (grad,) = torch.autograd.grad(per_sample.sum(), real_in, create_graph=True)
         r1 = grad.float().square().sum(dim=[1, 2, 3]).mean()
         loss = loss + r1 * (r1_gamma / 2) * r1_scale
         stats["r1"] = r1.detach()

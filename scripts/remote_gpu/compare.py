@@ -1,0 +1,94 @@
+"""The discriminator A/B side by side: the same validation crops and the same z through the start state's G_ema and
+each arm's, plus what each arm trained (images, speed, last losses).
+
+    python scripts/remote_gpu/compare.py --data /tmp/ab/faces --start weights/train_state.safetensors \
+        --arm projected=/tmp/ab/projected --arm classic=/tmp/ab/classic --out /tmp/ab/compare
+
+Writes grid.png (rows: crops; columns: original, masked input, then per z: start | arm 1 | arm 2 ...) and
+summary.json. The held-out measurements (Frechet distances, AP kept, re-find, identity) are taken from the states
+afterwards, with `deepanon export` and the evaluation tools, where those run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from deepanon.gan.networks import Generator, hidden_mask
+from deepanon.gan.weights import load_train_state
+from deepanon.train.config import TrainConfig
+from deepanon.train.dataset import FaceCrops
+
+
+def load_ema(state: Path, device: torch.device) -> tuple[Generator, dict]:
+    sds, info = load_train_state(state)
+    cfg = TrainConfig.from_dict(info["config"])
+    G = Generator(cfg.net)
+    G.load_state_dict(sds["G_ema"])
+    return G.eval().requires_grad_(False).to(device), info
+
+
+def arm_summary(folder: Path, start_nimg: int) -> dict:
+    _, info = load_train_state(folder / "state.safetensors")
+    rows = [json.loads(r) for r in (folder / "log.jsonl").read_text().splitlines() if r.strip()]
+    speeds = [r["img_s"] for r in rows[1:]] or [r["img_s"] for r in rows]  # the first window includes start-up
+    last = rows[-10:]
+    keys = ("g_adv", "d_loss", "d_real", "d_fake", "d_real_sign", "augment_p")
+    return {
+        "discriminator": info["config"].get("discriminator", "classic"),
+        "step": info["step"],
+        "cur_nimg": info["cur_nimg"],
+        "images_trained": info["cur_nimg"] - start_nimg,
+        "batch": info["config"].get("batch"),
+        "img_s_median": float(np.median(speeds)) if speeds else None,
+        "last_rows_mean": {k: float(np.mean([r[k] for r in last if k in r])) for k in keys if k in last[-1]},
+    }
+
+
+@torch.no_grad()
+def grid(data: str, gens: list[Generator], n: int, n_z: int, device: torch.device) -> np.ndarray:
+    res = gens[0].cfg.resolution
+    val = FaceCrops(data, res, "val")
+    n = min(n, len(val))
+    real, mask, lms = (t.to(device) for t in val.batch(val.spread(n)))
+    zgen = torch.Generator().manual_seed(12345)
+    cols = [real, real * (1 - hidden_mask(mask))]
+    for _ in range(n_z):
+        z = torch.randn(n, gens[0].cfg.z_dim, generator=zgen).to(device)
+        cols += [G(real, mask, lms, z) for G in gens]  # the same crop and z through every generator
+    img = torch.cat([torch.cat([c[i] for c in cols], dim=2) for i in range(n)], dim=1)
+    return ((img.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--start", type=Path, required=True, help="the compact state both arms went on from")
+    ap.add_argument("--arm", action="append", required=True, help="NAME=RUN_FOLDER (with state.safetensors)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--n", type=int, default=8, help="validation crops")
+    ap.add_argument("--z", type=int, default=3, help="z per crop")
+    a = ap.parse_args()
+    device = torch.device(a.device)
+    arms = [tuple(s.split("=", 1)) for s in a.arm]
+    start_G, start_info = load_ema(a.start, device)
+    gens = [start_G] + [load_ema(Path(f) / "state.safetensors", device)[0] for _, f in arms]
+    a.out.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid(a.data, gens, a.n, a.z, device)).save(a.out / "grid.png")
+    summary = {
+        "start": {"state": str(a.start), "step": start_info["step"], "cur_nimg": start_info["cur_nimg"]},
+        "grid_columns": ["original", "masked"] + [c for _ in range(a.z) for c in ["start"] + [n for n, _ in arms]],
+        "arms": {name: arm_summary(Path(f), start_info["cur_nimg"]) for name, f in arms},
+    }
+    (a.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
