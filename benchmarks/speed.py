@@ -146,7 +146,8 @@ def main() -> None:
         f"fresh process (start-up counted), photos in {args.rounds} interleaved rounds, videos in one. deepanon: "
         "default settings (CenterFace + cascade small-face pass, --jobs = the cores for photos); deface 1.5: "
         "default (CenterFace via onnxruntime at 0.2, blur). x deface: deface's time / the tool's (above 1: "
-        f"faster). Load average during the run: {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores (other engineers' jobs).\n\n"
+        f"faster). Load average during the run: {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores "
+        "(other engineers' jobs).\n\n"
         + markdown_table(header, rows)
         + "\n\nRecall on the same photos (found: IoU >= 0.4; deepanon: the faces it anonymized):\n\n"
         + markdown_table(rheader, recall_rows)
