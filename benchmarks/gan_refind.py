@@ -19,11 +19,12 @@ import cv2
 import torch
 from results import markdown_table, publish, write_section
 
-from deepanon.anonymize.gan import TRUNCATION_PSI, GanPainter
+from deepanon.anonymize.gan import GanPainter
 from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.config import PainterConfig
 from deepanon.detect import FaceDetector
 from deepanon.evaluate.refind import RefindResult, mtcnn_detector, refind, validation_photos
-from deepanon.gan.weights import sha256
+from deepanon.gan.weights import GENERATOR_PATH, sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "weights" / "refind.json"
@@ -33,7 +34,7 @@ SEED = 0
 
 
 def record(full: RefindResult, subset: RefindResult) -> dict:
-    weights = ROOT / "weights" / "generator.safetensors"
+    weights = GENERATOR_PATH
     return {
         "weights_sha256": sha256(weights),
         "measured": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -51,7 +52,7 @@ def record(full: RefindResult, subset: RefindResult) -> dict:
 
 
 def sweep(sources: list[Path], judge: FaceDetector, psis: list[float], no_write: bool) -> None:
-    """MTCNN re-find rate of the GAN per truncation psi (the choice behind anonymize.gan.TRUNCATION_PSI)."""
+    """MTCNN re-find rate of the GAN per truncation psi (the choice behind PainterConfig.truncation)."""
     photos = validation_photos(sources, per_source=50)
     anon = Anonymizer(method="gan", device="cpu", seed=SEED)
     rows = []
@@ -64,7 +65,7 @@ def sweep(sources: list[Path], judge: FaceDetector, psis: list[float], no_write:
     body = (
         "## GAN truncation: MTCNN re-find rate per psi (benchmarks/gan_refind.py --truncation)\n\n"
         f"First 50 held-out photos of each of {', '.join(SOURCES)}, seed 0. psi 1 = no truncation; the default is "
-        f"{TRUNCATION_PSI}.\n\n{table}"
+        f"{PainterConfig.truncation}.\n\n{table}"
     )
     publish("gan_refind-truncation", body, not no_write, shown=table)
 
@@ -102,7 +103,7 @@ def main() -> None:
         if method == "gan":
             gan = (res, refind(subset, anon, judge))
     table = markdown_table(["method", "faces", "MTCNN finds original", "finds anonymized", "kept"], rows)
-    gan_card = json.loads((ROOT / "weights" / "generator.json").read_text())
+    gan_card = json.loads(GENERATOR_PATH.with_suffix(".json").read_text())
     body = (
         "## Still a face: MTCNN re-find rate (benchmarks/gan_refind.py)\n\n"
         f"The main face of every held-out validation photo ({len(photos)} photos of {', '.join(SOURCES)}; never "

@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from results import markdown_table, publish
 
-from deepanon.anonymize.gan import TRUNCATION_PSI, GanPainter
+from deepanon.anonymize.gan import GanPainter
 from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.config import PainterConfig
 from deepanon.evaluate.data import spread
 from deepanon.evaluate.dlib_faces import DlibFaces
 from deepanon.evaluate.identity import SAME_PERSON_DISTANCE
 from deepanon.evaluate.refind import validation_photos
 from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT
-from deepanon.geometry.masks import DEFAULT_MASK_SCALE
 from deepanon.photos import read_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +102,7 @@ def main() -> None:
         "## Identity probe: where dlib still sees the same person (benchmarks/identity_probe.py)\n\n"
         f"GAN only; {a.per_source} held-out photos per source (spread over the split), faces >= 48 px (dlib HOG), "
         f"each repainted with {a.seeds} seed(s): still the same = mean over seeds (lowest-highest seed). "
-        f"Default: psi {TRUNCATION_PSI}, mask {DEFAULT_MASK_SCALE}.\n\n" + table
+        f"Default: psi {PainterConfig.truncation}, mask {PainterConfig.mask_scale}.\n\n" + table
     )
     publish("identity_probe", body, not a.no_write, shown=table)
 

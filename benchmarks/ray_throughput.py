@@ -25,9 +25,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.results import markdown_table, write_section  # noqa: E402
-from deepanon.anonymize.files import FileOptions  # noqa: E402
 from deepanon.anonymize.pipeline import Anonymizer  # noqa: E402
 from deepanon.batch import BatchReporter, Outcome, run_job  # noqa: E402
+from deepanon.config import AnonymizerConfig, apply_shortcuts  # noqa: E402
 from deepanon.media.inputs import plan_jobs  # noqa: E402
 
 LFW = Path(__file__).resolve().parents[2] / "shared" / "data" / "lfw-single"
@@ -37,7 +37,7 @@ class TimedReporter(BatchReporter):
     """A quiet reporter that notes when each file came back."""
 
     def __init__(self, total: int, method: str) -> None:
-        super().__init__(total, [], method, show_progress=False)
+        super().__init__(total, [], AnonymizerConfig(method=method), show_progress=False)
         self.times: list[float] = []
         self.busy = 0.0  # seconds spent on files, summed over workers
 
@@ -71,12 +71,12 @@ def bench_single(src: Path, out: Path, method: str, threads: int) -> tuple[float
 
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    anon = Anonymizer(method, "cpu", seed=1)
+    anon = Anonymizer(method=method, device="cpu", seed=1)
     plan = plan_jobs([src], out)
     rep = TimedReporter(len(plan.jobs), method)
     with rep:
         for job in plan.jobs:
-            rep.add(job.src, job.dst, run_job(anon, job, FileOptions()))
+            rep.add(job.src, job.dst, run_job(anon, job))
     assert rep.summary.done == len(plan.jobs), rep.summary
     return (*rates(t0, rep, len(plan.jobs), 1), torch.get_num_threads())
 
@@ -88,9 +88,9 @@ def bench_ray(ray: ModuleType, src: Path, out: Path, method: str, workers: int) 
     n_workers, cpus, gpus = _pool(ray, "cpu", RayOptions(workers=workers), len(tasks))
     rep = TimedReporter(len(tasks), method)
     t0 = time.perf_counter()
+    config = apply_shortcuts(AnonymizerConfig(), {"method": method, "device": "cpu", "seed": 1})
     with rep:
-        _stream(ray, tasks, shown, rep, {"method": method, "device": "cpu", "seed": 1}, FileOptions(), False,
-                n_workers, cpus, gpus)  # fmt: skip
+        _stream(ray, tasks, shown, rep, config, False, n_workers, cpus, gpus)
     assert rep.summary.done == len(tasks), rep.summary
     return (*rates(t0, rep, len(tasks), n_workers), f"{n_workers} × {cpus:g} CPU")
 

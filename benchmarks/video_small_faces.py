@@ -95,7 +95,7 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     images = crowded(read_wider(args.data / "wider_face_val_bbx_gt.txt", args.data / "images"), args.images)
-    anon = Anonymizer("blur", device="cpu", seed=0)  # the boxes do not depend on the method; blur is cheapest
+    anon = Anonymizer(method="blur", device="cpu", seed=0)  # the boxes do not depend on the method; blur is cheapest
     det = anon.detector
     schedules: dict[str, tuple[list[bool], list[bool]]] = {}  # name -> (found, covered) over all clips
     secs = {True: 0.0, False: 0.0}

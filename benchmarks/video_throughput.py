@@ -23,10 +23,13 @@ from PIL import Image
 from results import markdown_table, write_section
 
 from deepanon import Anonymizer
-from deepanon.anonymize.files import FileOptions, anonymize_video_file
-from deepanon.media.video import make_test_video, probe_video, transcode_video
+from deepanon.anonymize.files import anonymize_video_file
+from deepanon.media.video import probe_video, transcode_video
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the synthetic test clips: tests/videos.py
+from tests.videos import make_test_video  # noqa: E402
+
 HAMILTON = ROOT.parent / "shared/data/video/short_hamilton_clip.mp4"
 
 
@@ -78,7 +81,7 @@ def main() -> None:
             if m == "copy":
                 secs = timed(transcode_video, clip, dst, identity)
             elif m in anons:
-                secs = timed(anonymize_video_file, anons[m], clip, dst, clip.name, FileOptions())
+                secs = timed(anonymize_video_file, anons[m], clip, dst, clip.name)
             elif m == "deface" and Path(deface_exe).exists():
                 cmd = [deface_exe, str(clip), "-o", str(dst), "--ffmpeg-config", '{"codec": "libx264"}']
                 secs = timed(subprocess.run, cmd, check=True, capture_output=True)

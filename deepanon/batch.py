@@ -9,9 +9,11 @@ deepanon.distributed.ray (outcomes come back from Ray workers).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import IO
 
@@ -26,10 +28,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from deepanon.anonymize.files import FileOptions, FileResult, anonymize_file
+from deepanon import __version__
+from deepanon.anonymize.files import FileResult, anonymize_file
 from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.config import AnonymizerConfig
 from deepanon.media.errors import MediaError
 from deepanon.media.inputs import Job, Plan
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,7 +43,7 @@ class Summary:
     done: int = 0
     skipped: int = 0
     failed: int = 0
-    faces: int = 0
+    face_count: int = 0  # faces replaced (videos: detections over all frames)
     frames: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
@@ -47,17 +53,28 @@ class Summary:
         return 1 if self.failed else 0
 
 
+class Status(str, Enum):
+    """What happened to one input (a str: JSON and the report write the plain word)."""
+
+    done = "done"
+    skipped = "skipped"
+    failed = "failed"
+
+
 @dataclass
 class Outcome:
     """What happened to one job. Plain data (JSON-able), so it can come back from another process."""
 
-    status: str  # done | skipped | failed
+    status: Status
     seconds: float = 0.0
     error: str | None = None
-    faces: int = 0  # images: faces replaced; videos: detections over all frames (also those before a failure)
+    face_count: int = 0  # images: faces replaced; videos: detections over all frames (also those before a failure)
     frames: int = 0
     warnings: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)  # the report's per-file fields (faces, or frames + face_detections)
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)  # also from the plain string of a JSON round trip (Ray)
 
 
 def _reason(exc: BaseException) -> str:
@@ -67,7 +84,14 @@ def _reason(exc: BaseException) -> str:
         return "permission denied"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
-    return f"internal error ({type(exc).__name__}: {exc})"
+    return internal_error(exc)
+
+
+def internal_error(exc: BaseException) -> str:
+    """One line for a bug (not bad input); its traceback goes to the debug log (--verbose)."""
+    log.debug("internal error", exc_info=exc)
+    hint = "" if log.isEnabledFor(logging.DEBUG) else "; rerun with --verbose for the traceback"
+    return f"internal error ({type(exc).__name__}: {exc}{hint})"
 
 
 def _details(result: FileResult) -> dict:
@@ -85,7 +109,6 @@ def _details(result: FileResult) -> dict:
 def run_job(
     anon: Anonymizer,
     job: Job,
-    opts: FileOptions,
     *,
     overwrite: bool = False,
     on_frames: Callable[[int, int], None] | None = None,
@@ -93,7 +116,7 @@ def run_job(
     """Skip (output exists), or anonymize job.src into job.dst. Never raises for a bad file (KeyboardInterrupt does)."""
     t0 = time.perf_counter()
     if job.dst.exists() and not overwrite:
-        return Outcome("skipped", seconds=time.perf_counter() - t0)
+        return Outcome(Status.skipped, seconds=time.perf_counter() - t0)
     streamed = [0, 0]  # video frames and faces so far: kept when the video fails half-way
 
     def count(n_frames: int, n_faces: int) -> None:
@@ -103,13 +126,15 @@ def run_job(
             on_frames(n_frames, n_faces)
 
     try:
-        result = anonymize_file(anon, job.src, job.dst, job.rel, opts, count)
+        result = anonymize_file(anon, job.src, job.dst, job.rel, count)
     except Exception as exc:  # a bad file must not stop the batch
-        return Outcome("failed", time.perf_counter() - t0, _reason(exc), faces=streamed[1], frames=streamed[0])
+        return Outcome(
+            Status.failed, time.perf_counter() - t0, _reason(exc), face_count=streamed[1], frames=streamed[0]
+        )
     return Outcome(
-        "done",
+        Status.done,
         time.perf_counter() - t0,
-        faces=result.face_count,
+        face_count=result.face_count,
         frames=result.frames or 0,
         warnings=list(result.warnings),
         details=_details(result),
@@ -119,7 +144,7 @@ def run_job(
 class BatchReporter:
     """Progress bar, stderr lines, one report line per input and the Summary, from outcomes in any order.
 
-    >>> with BatchReporter(len(plan.jobs), plan.errors, "gan") as rep:
+    >>> with BatchReporter(len(plan.jobs), plan.errors, config) as rep:
     ...     rep.add(job.src, job.dst, outcome)
     >>> rep.summary
     """
@@ -128,7 +153,7 @@ class BatchReporter:
         self,
         total: int,
         errors: list[tuple[Path | str, str]],
-        method: str,
+        config: AnonymizerConfig,
         *,
         report: IO[str] | None = None,
         console: Console | None = None,
@@ -136,7 +161,8 @@ class BatchReporter:
     ) -> None:
         self.console = console or Console(stderr=True)
         self.summary = Summary()
-        self._total, self._errors, self._method, self._report = total, errors, method, report
+        self._total, self._errors, self._report = total, errors, report
+        self._config, self._method = config, config.method
         self._live = [0, 0]  # frames and faces streamed (on_frames) for the file in progress
         self._t_start = time.perf_counter()
         columns = (
@@ -155,6 +181,8 @@ class BatchReporter:
     def __enter__(self) -> BatchReporter:
         self._t_start = time.perf_counter()
         summary = self.summary
+        # the report's first line: the whole configuration (deepanon anonymize --config takes it back)
+        self._write({"deepanon": __version__, "config": self._config.to_dict()})
         for path, reason in self._errors:
             self.console.print(f"[red]error[/red] {path}: {reason}", highlight=False, soft_wrap=True)
             summary.failed += 1
@@ -180,28 +208,30 @@ class BatchReporter:
         """Live progress inside one video (single-process engine)."""
         s = self.summary
         s.frames += n_frames
-        s.faces += n_faces
+        s.face_count += n_faces
         self._live[0] += n_frames
         self._live[1] += n_faces
-        self._progress.update(self._task, frames=s.frames, faces=s.faces, rate=f"{s.frames / self._elapsed():.1f} fps")
+        self._progress.update(
+            self._task, frames=s.frames, faces=s.face_count, rate=f"{s.frames / self._elapsed():.1f} fps"
+        )
 
     def add(self, src: Path | str, dst: Path | str, outcome: Outcome) -> None:
         s = self.summary
         # what on_frames already counted for this file is not counted twice
         s.frames += outcome.frames - self._live[0]
-        s.faces += outcome.faces - self._live[1]
+        s.face_count += outcome.face_count - self._live[1]
         self._live = [0, 0]
-        if outcome.status == "done":
+        if outcome.status is Status.done:
             s.done += 1
             for w in outcome.warnings:
                 self.console.print(f"[yellow]warning[/yellow] {src}: {w}", highlight=False, soft_wrap=True)
-        elif outcome.status == "skipped":
+        elif outcome.status is Status.skipped:
             s.skipped += 1
         else:
             s.failed += 1
             s.failures.append(f"{src}: {outcome.error}")
             self.console.print(f"[red]error[/red] {src}: {outcome.error}", highlight=False, soft_wrap=True)
-        rec: dict = {"input": str(src), "output": str(dst), "status": outcome.status, "method": self._method}
+        rec: dict = {"input": str(src), "output": str(dst), "status": outcome.status.value, "method": self._method}
         rec.update(outcome.details)
         if outcome.error is not None:
             rec["error"] = outcome.error
@@ -209,14 +239,13 @@ class BatchReporter:
         self._write(rec)
         done = s.done + s.skipped + s.failed - len(self._errors)
         self._progress.update(
-            self._task, advance=1, frames=s.frames, faces=s.faces, rate=f"{done / self._elapsed():.2f} files/s"
+            self._task, advance=1, frames=s.frames, faces=s.face_count, rate=f"{done / self._elapsed():.2f} files/s"
         )
 
 
 def run_batch(
     plan: Plan,
     anon: Anonymizer,
-    opts: FileOptions,
     *,
     overwrite: bool = False,
     report: IO[str] | None = None,
@@ -228,11 +257,11 @@ def run_batch(
     from deepanon.pool import parallel_outcomes
 
     reporter = BatchReporter(
-        len(plan.jobs), plan.errors, anon.config.method, report=report, console=console, show_progress=show_progress
+        len(plan.jobs), plan.errors, anon.config, report=report, console=console, show_progress=show_progress
     )
 
     def here(job: Job) -> Outcome:
-        return run_job(anon, job, opts, overwrite=overwrite, on_frames=reporter.on_frames)
+        return run_job(anon, job, overwrite=overwrite, on_frames=reporter.on_frames)
 
     def broken(job: Job) -> Outcome:
         return Outcome("failed", error="the worker process died on this file (out of memory?)")
@@ -240,7 +269,7 @@ def run_batch(
     reported = 0
     with reporter:
         try:
-            for job, outcome in parallel_outcomes(plan.jobs, anon, opts, jobs, here, broken, overwrite=overwrite):
+            for job, outcome in parallel_outcomes(plan.jobs, anon, jobs, here, broken, overwrite=overwrite):
                 reporter.add(job.src, job.dst, outcome)
                 reported += 1
         except KeyboardInterrupt:
@@ -249,4 +278,8 @@ def run_batch(
                 highlight=False,
             )
             raise
+    if log.isEnabledFor(logging.DEBUG):
+        stages = ", ".join(f"{k} {v:.2f}" for k, v in anon.timer.seconds.items())
+        rest = reporter.summary.seconds - anon.timer.total
+        log.debug("seconds per stage: %s, the rest (reading, decoding, encoding, writing) %.2f", stages, rest)
     return reporter.summary

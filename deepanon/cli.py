@@ -5,15 +5,16 @@ from __future__ import annotations
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 
-from deepanon.detect import DetectorConfig
+from deepanon.anonymize.pipeline import METHODS
+from deepanon.config import DETECTOR_SETS, SHORTCUTS, field_default
 from deepanon.detect.detector import MAX_UPSCALE as _MAX_UPSCALE
 from deepanon.detect.detector import MAX_VIDEO_UPSCALE_EVERY as _MAX_UPSCALE_EVERY
-from deepanon.geometry.masks import DEFAULT_MASK_SCALE
+from deepanon.logs import setup_logging
 
 if TYPE_CHECKING:
     from deepanon.batch import Summary
@@ -25,17 +26,9 @@ app = typer.Typer(
 )
 
 
-class Method(str, Enum):
-    gan = "gan"
-    blur = "blur"
-    pixelate = "pixelate"
-    solid = "solid"
-
-
-class DetectorChoice(str, Enum):
-    both = "both"
-    centerface = "centerface"
-    mtcnn = "mtcnn"
+# the choices come from where they are defined: the methods from the pipeline, the detector sets from the config
+Method = Enum("Method", {m: m for m in METHODS}, type=str)
+DetectorChoice = Enum("DetectorChoice", {name: name for name in DETECTOR_SETS}, type=str)
 
 
 class DeviceChoice(str, Enum):
@@ -49,7 +42,19 @@ class Engine(str, Enum):
     ray = "ray"
 
 
-_DET = DetectorConfig()
+def _flag(name: str, *decls: str, help: str, **kwargs: Any) -> Any:  # noqa: A002 - typer's own name
+    """The typer option of config.SHORTCUTS[name] (--name unless decls are given): None unless given (then it
+    overrides --config and the defaults), the config's default shown in --help."""
+    if not any(d.startswith("--") for d in decls):
+        decls = ("--" + name.replace("_", "-"), *decls)
+    default = field_default(SHORTCUTS[name].path)
+    if name == "detector":
+        default = next(k for k, v in DETECTOR_SETS.items() if v == default)
+    elif name == "tiles":
+        default = "tiles" if default else "no-tiles"
+    elif name == "keep_metadata":
+        default = "keep-metadata" if default else "strip-metadata"
+    return typer.Option(None, *decls, help=help, show_default=str(default), **kwargs)
 
 
 def _version(value: bool) -> None:
@@ -67,121 +72,148 @@ def _root(
     ),
 ) -> None:
     """deepanon: every face in photos and videos replaced by a new one."""
+    setup_logging()
 
 
 @app.command()
 def anonymize(
-    inputs: list[str] = typer.Argument(  # str, not Path: Path folds the // of URLs (s3://...) for --engine ray
-        ..., metavar="INPUT...", help="Image or video files and folders (searched recursively)."
+    inputs: list[str] | None = typer.Argument(  # str, not Path: Path folds the // of URLs (s3://...) for --engine ray
+        None, metavar="INPUT...", help="Image or video files and folders (searched recursively)."
     ),
-    output: str = typer.Option(
-        ...,
+    output: str | None = typer.Option(
+        None,
         "--output",
         "-o",
         help="Output folder: each input folder's tree is mirrored in it with the same names. "
         "A single input file may be given an output file name instead.",
     ),
-    method: Method = typer.Option(
-        Method.gan,
-        "--method",
+    config_file: Path | None = typer.Option(
+        None,
+        "--config",
+        help="Settings from a TOML or JSON file (the --print-config tree, any part of it); flags given as well "
+        "override it.",
+    ),
+    print_config: bool = typer.Option(
+        False, "--print-config", help="Print the settings this run would use as JSON and exit (nothing is read)."
+    ),
+    method: Method | None = _flag(
+        "method",
         "-m",
         help="gan: paint a new, realistic face (keeps pose and lighting). "
         "blur / pixelate / solid: classic filters over the face region.",
     ),
-    detector: DetectorChoice = typer.Option(
-        DetectorChoice.centerface,
-        "--detector",
+    detector: DetectorChoice | None = _flag(
+        "detector",
         help="centerface: CenterFace with its small-face pass (on WIDER val MTCNN added no face to it). "
         "both: a face that MTCNN or CenterFace finds is anonymized (about 2x slower). mtcnn: MTCNN alone.",
     ),
-    threshold: float = typer.Option(
-        _DET.threshold,
+    threshold: float | None = _flag(
+        "threshold",
         min=0.0,
         max=1.0,
         help="MTCNN score above which a face is anonymized. Lower finds more faces (and more false alarms).",
     ),
-    centerface_threshold: float = typer.Option(
-        _DET.centerface_threshold,
-        "--centerface-threshold",
+    centerface_threshold: float | None = _flag(
+        "centerface_threshold",
         min=0.0,
         max=1.0,
         help="CenterFace score above which a face is anonymized (0.4 halves the false alarms but misses more small "
         "faces; see benchmarks/RESULTS.md).",
     ),
-    small_face_threshold: float = typer.Option(
-        _DET.small_face_threshold,
+    small_face_threshold: float | None = _flag(
+        "small_face_threshold",
         "--small-threshold",
         min=0.0,
         max=1.0,
-        help=f"CenterFace score above which a face under {_DET.small_face} px is anonymized: small faces score "
-        "lower and are easily missed, so they get a lower bar. Set it to --centerface-threshold's value to treat "
-        "all sizes alike.",
+        help=f"CenterFace score above which a face under {field_default('detector.small_face')} px is anonymized: "
+        "small faces score lower and are easily missed, so they get a lower bar. Set it to --centerface-threshold's "
+        "value to treat all sizes alike.",
     ),
-    min_face: int = typer.Option(
-        _DET.min_face,
-        "--min-face",
+    min_face: int | None = _flag(
+        "min_face",
         min=4,
         help="Smallest face side in pixels to search for. Smaller finds tinier faces but is slower.",
     ),
-    detect_size: int = typer.Option(
-        _DET.max_side,
-        "--detect-size",
+    detect_size: int | None = _flag(
+        "detect_size",
         min=64,
         help="Images and frames larger than this (px, longest side) are searched as a downscaled overview of this "
         "size plus full-resolution tiles, so small faces are kept and memory stays bounded.",
     ),
-    upscale: float = typer.Option(
-        _DET.upscale,
-        "--upscale",
+    upscale: float | None = _flag(
+        "upscale",
         min=1.0,
         max=_MAX_UPSCALE,
         help="Small-face pass: CenterFace also searches every image enlarged this much, which finds most faces "
         "under 16 px that it misses otherwise (WIDER: 42 -> 79 %). 1 turns it off: detection twice as fast, "
         "tiny faces missed.",
     ),
-    upscale_every: int = typer.Option(
-        _DET.video_upscale_every,
-        "--upscale-every",
+    upscale_every: int | None = _flag(
+        "upscale_every",
         min=1,
         max=_MAX_UPSCALE_EVERY,
         help="Videos: the small-face pass runs on every N-th frame only; the faces it found are held in between, "
         "moving with the camera. 1: every frame (slowest).",
     ),
-    tiles: bool = typer.Option(
-        True,
+    tiles: bool | None = _flag(
+        "tiles",
         "--tiles/--no-tiles",
         help="Search large images on full-resolution tiles too (--no-tiles: faster, for 4K video "
         "where faces are large, but small faces may be missed).",
     ),
-    mask_scale: float = typer.Option(
-        DEFAULT_MASK_SCALE,
-        "--mask-scale",
+    mask_scale: float | None = _flag(
+        "mask_scale",
         min=1.0,
-        help="Size of the anonymized ellipse relative to the face box (1.5 covers hairline and chin).",
+        help=f"Size of the anonymized ellipse relative to the face box ({field_default('painter.mask_scale')} covers "
+        "hairline and chin). The GAN was "
+        "trained with one value (its card says which): another one is painted with a warning.",
     ),
-    device: DeviceChoice = typer.Option(
-        DeviceChoice.auto, help="Where to run the networks: auto uses a CUDA GPU when there is one."
+    feather: float | None = _flag(
+        "feather",
+        min=0.0,
+        help="Soft rim around the ellipse, as a fraction of its radius, blended into the picture (inside it "
+        "everything is replaced). The GAN was trained with one value: another one is painted with a warning.",
     ),
-    seed: int | None = typer.Option(None, help="Make the run reproducible: the same seed gives the same new faces."),
-    keep_metadata: bool = typer.Option(
-        False,
-        "--keep-metadata",
+    weights: Path | None = _flag(
+        "weights",
+        help="GAN: generator weights (.safetensors with its .json card beside it) instead of the shipped ones.",
+    ),
+    truncation: float | None = _flag(
+        "truncation",
+        min=0.0,
+        max=1.0,
+        help="GAN: how far each new face is pulled towards the average face (StyleGAN's psi; 1: not at all, more "
+        "varied and less often a clean face).",
+    ),
+    device: DeviceChoice | None = _flag(
+        "device", help="Where to run the networks: auto uses a CUDA GPU when there is one."
+    ),
+    seed: int | None = _flag("seed", help="Make the run reproducible: the same seed gives the same new faces."),
+    keep_metadata: bool | None = _flag(
+        "keep_metadata",
+        "--keep-metadata/--strip-metadata",
         help="Keep EXIF/XMP/comments and video container tags (GPS and location are always removed). By default "
         "all is stripped but the colour profile.",
     ),
+    max_pixels: int | None = _flag(
+        "max_pixels", min=1, help="Refuse images with more pixels than this (decompression bombs)."
+    ),
+    crf: int | None = _flag(
+        "crf",
+        min=0,
+        max=51,
+        help=f"Video quality (H.264 CRF): lower is better and larger; {field_default('output.crf')} looks lossless.",
+    ),
+    batch_size: int | None = _flag("batch_size", min=1, help="Video frames detected and anonymized together."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Redo outputs that exist already (default: skip them, so a stopped run resumes)."
     ),
     report: Path | None = typer.Option(
-        None, "--report", help="Write one JSON line per input (status, faces, seconds) to this file."
+        None,
+        "--report",
+        help="Write JSON lines to this file: the run's settings first, then one line per input (status, faces, "
+        "seconds).",
     ),
-    max_pixels: int = typer.Option(
-        100_000_000, "--max-pixels", help="Refuse images with more pixels than this (decompression bombs)."
-    ),
-    crf: int = typer.Option(
-        18, min=0, max=51, help="Video quality (H.264 CRF): lower is better and larger; 18 looks lossless."
-    ),
-    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Video frames detected and anonymized together."),
     jobs: int | None = typer.Option(
         None,
         "--jobs",
@@ -191,6 +223,9 @@ def anonymize(
         "(default: one per core on the CPU, 1 on a GPU). Same outputs and report as one process.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Tracebacks of internal errors and the seconds spent in each stage."
+    ),
     engine: Engine = typer.Option(
         Engine.local,
         "--engine",
@@ -215,29 +250,28 @@ def anonymize(
     Exit status: 0 when every file was done (or skipped as already done), 1 when some failed
     (each is named on stderr with the reason), 2 on usage errors.
     """
-    from deepanon.anonymize.files import FileOptions
+    from deepanon.config import AnonymizerConfig, ConfigError, apply_shortcuts, load_config
+
+    setup_logging(verbose)
+    err = Console(stderr=True)
+    given = {name: value for name, value in locals().items() if name in SHORTCUTS}
+    try:
+        config = apply_shortcuts(load_config(config_file) if config_file else AnonymizerConfig(), given)
+    except ConfigError as exc:
+        _usage_error(err, exc)
+    if print_config:
+        typer.echo(config.to_json(indent=2))
+        raise typer.Exit(0)
+    if not inputs:
+        _usage_error(err, "no INPUT given (files or folders to anonymize)")
+    if not output:
+        _usage_error(err, "missing option --output / -o (where the anonymized files go)")
+
     from deepanon.anonymize.pipeline import Anonymizer
     from deepanon.batch import run_batch
     from deepanon.media.inputs import UsageError, plan_jobs
     from deepanon.pool import cpu_cores
 
-    err = Console(stderr=True)
-    opts = FileOptions(keep_metadata=keep_metadata, max_pixels=max_pixels, crf=crf, batch_size=batch_size)
-    anon_kwargs = dict(
-        method=method.value,
-        device=device.value,
-        seed=seed,
-        detector=detector.value,
-        threshold=threshold,
-        centerface_threshold=centerface_threshold,
-        small_face_threshold=small_face_threshold,
-        min_face=min_face,
-        detect_size=detect_size,
-        upscale=upscale,
-        video_upscale_every=upscale_every,
-        tiles=tiles,
-        mask_scale=mask_scale,
-    )
     if engine is Engine.ray:  # the same run on a Ray cluster (deepanon/distributed)
         from deepanon.distributed.ray import RayOptions, run_ray
 
@@ -245,8 +279,7 @@ def anonymize(
             summary, ignored, where = run_ray(
                 inputs,
                 output,
-                anon_kwargs,
-                opts,
+                config,
                 RayOptions(ray_address, workers, gpus_per_worker),
                 overwrite=overwrite,
                 report_path=report,
@@ -254,25 +287,21 @@ def anonymize(
                 show_progress=not quiet,
             )
         except UsageError as exc:
-            # exc passed as an object, not in the f-string: rich would take "[ray]" in its message for markup
-            err.print("[red]usage error:[/red]", exc, highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            _usage_error(err, exc)
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
-        typer.echo(_summary_line(summary, ignored, method.value, where))
+        typer.echo(_summary_line(summary, ignored, config.method, where))
         raise typer.Exit(summary.exit_code)
     try:
         plan = plan_jobs([Path(p) for p in inputs], Path(output))
-        anon = Anonymizer(**anon_kwargs)
+        anon = Anonymizer(config)
     except (UsageError, ValueError, FileNotFoundError, ImportError) as exc:  # ImportError: a detector not installed
-        err.print("[red]usage error:[/red]", exc, highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        _usage_error(err, exc)
     report_file = report.open("w", encoding="utf-8") if report else None
     try:
         summary = run_batch(
             plan,
             anon,
-            opts,
             overwrite=overwrite,
             report=report_file,
             console=err,
@@ -284,8 +313,14 @@ def anonymize(
     finally:
         if report_file:
             report_file.close()
-    typer.echo(_summary_line(summary, plan.ignored, method.value, anon.device))
+    typer.echo(_summary_line(summary, plan.ignored, config.method, anon.device))
     raise typer.Exit(summary.exit_code)
+
+
+def _usage_error(err: Console, exc: object) -> NoReturn:
+    # exc passed as an object, not in an f-string: rich would take "[ray]" in its message for markup
+    err.print("[red]usage error:[/red]", exc, highlight=False, soft_wrap=True)
+    raise typer.Exit(2) from None
 
 
 def _summary_line(summary: Summary, ignored: int, method: str, where: str) -> str:
@@ -293,7 +328,7 @@ def _summary_line(summary: Summary, ignored: int, method: str, where: str) -> st
     video = f" (video: counted per frame, {summary.frames} frames)" if summary.frames else ""
     return (
         f"{summary.done} done, {summary.skipped} skipped (already there), {summary.failed} failed{ignored_note}; "
-        f"{summary.faces} faces replaced{video}, {summary.seconds:.1f} s, method {method} on {where}"
+        f"{summary.face_count} faces replaced{video}, {summary.seconds:.1f} s, method {method} on {where}"
     )
 
 

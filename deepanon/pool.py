@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from deepanon.anonymize.files import FileOptions
 from deepanon.anonymize.pipeline import Anonymizer, AnonymizerConfig
 from deepanon.media.inputs import Job
 
@@ -45,17 +44,16 @@ def _init(config: AnonymizerConfig, threads: int) -> None:
     _worker = Anonymizer(config=config)
 
 
-def _run(job: Job, opts: FileOptions, overwrite: bool) -> object:
+def _run(job: Job, overwrite: bool) -> object:
     from deepanon.batch import run_job
 
     assert _worker is not None, "the pool's initializer builds the worker's Anonymizer"
-    return run_job(_worker, job, opts, overwrite=overwrite)
+    return run_job(_worker, job, overwrite=overwrite)
 
 
 def parallel_outcomes(
     jobs: list[Job],
     anon: Anonymizer,
-    opts: FileOptions,
     n_workers: int,
     run_here: Callable[[Job], object],
     broken: Callable[[Job], object],
@@ -76,7 +74,7 @@ def parallel_outcomes(
     threads = threads_per_job(n_workers)
     with ProcessPoolExecutor(n_workers, ctx, initializer=_init, initargs=(anon.config, threads)) as pool:
         futures: dict[int, Future] = {
-            i: pool.submit(_run, job, opts, overwrite) for i, job in enumerate(jobs) if not job.is_video
+            i: pool.submit(_run, job, overwrite) for i, job in enumerate(jobs) if not job.is_video
         }
         pool_ok = True
         try:

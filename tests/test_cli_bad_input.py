@@ -63,7 +63,9 @@ def test_every_kind_of_bad_file_is_named_and_the_rest_is_done(tmp_path):
     assert "limit" in next(ln for ln in error_lines if "bomb.png" in ln)
     assert sorted(p.name for p in out.iterdir()) == ["good one.jpg", "really a png.jpg"]
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before
-    statuses = {Path(json.loads(ln)["input"]).name: json.loads(ln)["status"] for ln in report.read_text().splitlines()}
+    records = [json.loads(ln) for ln in report.read_text().splitlines()]
+    assert "config" in records[0]  # the run's settings come first
+    statuses = {Path(r["input"]).name: r["status"] for r in records[1:]}
     assert statuses == {**{n: "failed" for n in failed}, "good one.jpg": "done", "really a png.jpg": "done"}
 
 

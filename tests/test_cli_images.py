@@ -46,7 +46,8 @@ def test_folder_is_mirrored_faces_changed_background_kept(photo_folder, tmp_path
     assert not [p for p in out.rglob(".*")]  # no temporary files left
     assert {p: p.read_bytes() for p in photo_folder.rglob("*") if p.is_file()} == before  # inputs untouched
 
-    lines = [json.loads(ln) for ln in report.read_text().splitlines()]
+    header, *lines = [json.loads(ln) for ln in report.read_text().splitlines()]
+    assert header["config"]["method"] == "blur" and header["config"]["painter"]["mask_scale"] == 1.5
     by_name = {Path(r["input"]).name: r for r in lines}
     assert by_name["empty.jpg"]["status"] == "failed" and by_name["empty.jpg"]["error"]
     group = by_name["group.png"]
@@ -125,7 +126,7 @@ def test_upscale_every_reaches_the_detector_and_out_of_range_is_a_usage_error(ph
     from deepanon import Anonymizer
     from deepanon.detect import DetectorConfig
 
-    assert Anonymizer(method="blur", video_upscale_every=3).detector.config.video_upscale_every == 3
+    assert Anonymizer(method="blur", upscale_every=3).detector.config.video_upscale_every == 3
     assert Anonymizer(method="blur").detector.config.video_upscale_every == DetectorConfig.video_upscale_every
     for bad in ("0", "9"):
         res = run(str(photo_folder), "-o", str(tmp_path / "o"), "--method", "blur", "--upscale-every", bad)
@@ -176,7 +177,7 @@ def test_default_method_is_gan_changes_faces_and_keeps_background(tmp_path):
     report = tmp_path / "r.jsonl"
     res = run(str(tmp_path / "g.png"), "-o", str(tmp_path / "o"), "--seed", "3", "-q", "--report", str(report))
     assert res.exit_code == 0, res.output
-    rec = json.loads(report.read_text())
+    _, rec = (json.loads(ln) for ln in report.read_text().splitlines())
     assert rec["method"] == "gan" and len(rec["faces"]) == 2
     out = np.asarray(Image.open(tmp_path / "o" / "g.png").convert("RGB"))
     assert_faces_changed_background_kept(img, out, rec["faces"])

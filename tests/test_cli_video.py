@@ -15,8 +15,9 @@ from typer.testing import CliRunner
 
 from deepanon import Anonymizer
 from deepanon.cli import app
-from deepanon.media.video import make_test_video, probe_video
+from deepanon.media.video import probe_video
 from tests.faces import backdrop, head
+from tests.videos import make_test_video
 
 W, H, SCALE = 320, 240, 0.5
 # where the face (not the whole head crop) lies inside a pasted head, at SCALE

@@ -12,8 +12,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from deepanon.evaluate.commands import evaluate_command
-from deepanon.media.video import make_test_video
 from tests.faces import astronaut, scene
+from tests.videos import make_test_video
 
 pytest.importorskip("dlib")
 pytest.importorskip("scipy")

@@ -11,7 +11,7 @@ import typer
 from typer.testing import CliRunner
 
 from deepanon.gan.weights import load_generator
-from deepanon.geometry.masks import DEFAULT_MASK_SCALE
+from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
 from deepanon.train.commands import export_command, prepare_command, train_command
 
 app = typer.Typer()
@@ -80,6 +80,7 @@ def test_train_resume_and_export(tmp_path: Path) -> None:
         card = json.loads(out.with_suffix(".json").read_text())
         assert card["kimg"] == pytest.approx(0.016, abs=0.1) and np.isfinite(card["params"])
         assert card["training_data"]["mask_scale"] == DEFAULT_MASK_SCALE  # the data's (synthetic: no record, default)
+        assert card["repaint"]["mask_scale"] == DEFAULT_MASK_SCALE and card["repaint"]["feather"] == DEFAULT_FEATHER
     # The dataset moved (a state trained on another machine): a clear error, then --data names where it is now.
     moved = data.rename(tmp_path / "elsewhere")
     res = runner.invoke(app, ["export", str(state), "--out", str(out)])

@@ -186,3 +186,46 @@ def test_smooth_chroma_keeps_brightness_and_calms_colour_noise() -> None:
     luma = lambda a: cv2.cvtColor(a.astype(np.float32), cv2.COLOR_RGB2YCrCb)  # noqa: E731
     np.testing.assert_allclose(luma(out)[..., 0], luma(rgb)[..., 0], atol=0.02)
     assert luma(out)[..., 1:].std() < 0.3 * luma(rgb)[..., 1:].std()
+
+
+def test_generator_mask_and_zoom_use_the_painters_feather(frame, monkeypatch):
+    """The mask the generator sees and the crop's zoom follow the feather the painter blends with."""
+    import torch
+
+    from deepanon.geometry.align import alignment_matrix, face_crop_mask
+
+    torch.manual_seed(0)
+    face = face_at(120, 80, 60)
+    seen = {}
+
+    def fake_generate(crops, masks, lms, z):
+        seen[len(seen)] = masks
+        return crops.astype(np.float32)
+
+    for feather in (0.15, 0.4):
+        p = GanPainter(generator=Generator(TINY), device="cpu", feather=feather)
+        monkeypatch.setattr(p, "_generate", fake_generate)
+        p.paint([frame], [[face]], [[1]])
+        M = alignment_matrix(face, TINY.resolution, p.mask_scale, feather)
+        want = face_crop_mask(face, M, TINY.resolution, p.mask_scale, frame.shape[:2], feather)
+        np.testing.assert_allclose(seen[len(seen) - 1][0], want, atol=1e-6)
+    assert not np.allclose(seen[0], seen[1])  # the wider rim reaches further out
+
+
+def test_painter_warns_when_it_leaves_the_trained_geometry_and_refuses_another_alignment(caplog):
+    import logging
+
+    from deepanon.gan.weights import WeightsError, load_card
+    from deepanon.geometry.align import repaint_geometry
+
+    card = {"repaint": repaint_geometry(1.5, 0.15)}
+    with caplog.at_level(logging.WARNING):
+        GanPainter(generator=Generator(TINY), card=card, device="cpu")
+    assert not caplog.records  # the trained settings: nothing to say
+    with caplog.at_level(logging.WARNING):
+        GanPainter(generator=Generator(TINY), card=card, device="cpu", mask_scale=1.7)
+    assert len(caplog.records) == 1 and "mask_scale 1.7 (trained: 1.5)" in caplog.records[0].getMessage()
+    other = {"repaint": {**card["repaint"], "template_shrink": 0.6}}
+    with pytest.raises(WeightsError, match="template_shrink"):
+        GanPainter(generator=Generator(TINY), card=other, device="cpu")
+    assert load_card()["repaint"] == repaint_geometry()  # the shipped weights: the defaults' geometry

@@ -11,7 +11,7 @@ from skimage import data as skdata
 
 from deepanon import Anonymizer
 from deepanon.evaluate.refind import mtcnn_detector, refind, validation_photos
-from deepanon.gan.weights import sha256
+from deepanon.gan.weights import GENERATOR_PATH, sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -20,7 +20,7 @@ RECORD = ROOT / "weights" / "refind.json"
 
 def test_refind_record_belongs_to_the_shipped_weights():
     rec = json.loads(RECORD.read_text())
-    assert rec["weights_sha256"] == sha256(ROOT / "weights" / "generator.safetensors"), (
+    assert rec["weights_sha256"] == sha256(GENERATOR_PATH), (
         "weights changed since their re-find rate was measured: run benchmarks/gan_refind.py"
     )
     assert rec["subset"]["faces"] > 0 and rec["full"]["faces"] >= rec["subset"]["faces"]

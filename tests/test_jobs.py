@@ -32,6 +32,7 @@ def _run(src: Path, out: Path, report: Path, jobs: int):
 
 def _lines(report: Path) -> list[dict]:
     recs = [json.loads(line) for line in report.read_text().splitlines()]
+    recs = [r for r in recs if "input" in r]  # the first line holds the run's settings
     for r in recs:
         r.pop("seconds")
         r["output"] = Path(r["output"]).name

@@ -14,7 +14,8 @@ import pytest
 
 from deepanon.media.atomic import TMP_MARKER
 from deepanon.media.errors import MediaError
-from deepanon.media.video import is_video_path, make_test_video, probe_video, transcode_video
+from deepanon.media.video import is_video_path, probe_video, transcode_video
+from tests.videos import make_test_video
 
 FAST = {"preset": "ultrafast", "batch_size": 4}
 

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from deepanon.cli import app
 from deepanon.gan.weights import GENERATOR_PATH
-from deepanon.media.video import make_test_video
 from tests.faces import astronaut, scene
+from tests.videos import make_test_video
 
 ray = pytest.importorskip("ray")
 
@@ -74,7 +74,8 @@ def assert_same_outputs(got_root: Path, want_root: Path) -> None:
 
 
 def report_lines(path: Path) -> dict[str, dict]:
-    lines = [json.loads(ln) for ln in path.read_text().splitlines()]
+    header, *lines = [json.loads(ln) for ln in path.read_text().splitlines()]
+    assert "config" in header  # the run's settings first
     by_input = {r["input"]: r for r in lines}
     assert len(by_input) == len(lines)  # one line per input
     return by_input

@@ -7,8 +7,9 @@ import numpy as np
 from typer.testing import CliRunner
 
 from deepanon.cli import app
-from deepanon.media.video import make_test_video, probe_video
+from deepanon.media.video import probe_video
 from tests.faces import backdrop, scene
+from tests.videos import make_test_video
 
 
 def decode(path: Path) -> list[np.ndarray]:
@@ -66,7 +67,7 @@ def test_small_face_pass_runs_on_every_other_frame_and_held_faces_follow_a_pan(m
     from deepanon.anonymize.pipeline import VideoState
     from deepanon.types import Face
 
-    anon = Anonymizer("blur", device="cpu", video_upscale_every=2)
+    anon = Anonymizer(method="blur", device="cpu", upscale_every=2)
     flags: list[list[bool]] = []
     monkeypatch.setattr(anon.detector, "detect_batch", lambda frames, small_pass=None: flags.append(small_pass) or [])
     video = VideoState()

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 from deepanon import Anonymizer
 from deepanon.anonymize.pipeline import VideoState
 from deepanon.cli import app
-from deepanon.media.video import make_test_video
 from tests.test_cli_video import face_boxes, frame
+from tests.videos import make_test_video
 
 N = 10
 

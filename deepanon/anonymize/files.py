@@ -1,39 +1,41 @@
-"""One file end to end: read -> anonymize -> write (atomic). Images and videos."""
+"""One file end to end: read -> anonymize -> write (atomic). Images and videos.
+
+The Anonymizer (pipeline.py) calls these for `anonymize_path`; they take it as an argument and use only its
+methods, so this module does not import pipeline.py (imports flow one way).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from deepanon.anonymize.pipeline import Anonymizer, VideoState
 from deepanon.media.images import read_image, write_image
 from deepanon.media.video import VIDEO_EXTENSIONS, transcode_video
 from deepanon.types import Face
 
-
-@dataclass(frozen=True)
-class FileOptions:
-    keep_metadata: bool = False  # keep EXIF/XMP, video container tags (never GPS or location)
-    max_pixels: int = 100_000_000  # refuse larger images (decompression bombs)
-    crf: int = 18  # video quality: lower is better, 18 is visually lossless for H.264
-    batch_size: int = 8  # video frames per detection/generation batch
+if TYPE_CHECKING:  # for type hints only: pipeline.py imports this module
+    from deepanon.anonymize.pipeline import Anonymizer
 
 
 @dataclass
 class FileResult:
+    """What anonymizing one file gave: the faces replaced (a still image), or frame and detection counts (a video)."""
+
     faces: list[Face] = field(default_factory=list)  # still images: every face replaced
-    face_count: int = 0  # videos: detections over all frames
-    frames: int | None = None
+    face_count: int = 0  # images: len(faces); videos: detections over all frames
+    frames: int | None = None  # None: a still image
     warnings: list[str] = field(default_factory=list)
 
 
-def anonymize_image_file(anon: Anonymizer, src: Path, dst: Path, rel: str, opts: FileOptions) -> FileResult:
-    loaded = read_image(src, max_pixels=opts.max_pixels)
+def anonymize_image_file(anon: Anonymizer, src: Path, dst: Path, rel: str) -> FileResult:
+    out_cfg = anon.config.output
+    loaded = read_image(src, max_pixels=out_cfg.max_pixels)
     out, faces = anon.anonymize_image(loaded.rgb, key=rel)
-    write_image(dst, loaded, out, keep_metadata=opts.keep_metadata)
+    write_image(dst, loaded, out, keep_metadata=out_cfg.keep_metadata)
     return FileResult(faces=faces, face_count=len(faces))
 
 
@@ -42,12 +44,12 @@ def anonymize_video_file(
     src: Path,
     dst: Path,
     rel: str,
-    opts: FileOptions,
     on_frames: Callable[[int, int], None] | None = None,
 ) -> FileResult:
     """on_frames(frames_done_in_batch, faces_in_batch) is called after each batch, for progress bars."""
+    out_cfg = anon.config.output
     result = FileResult(frames=0)
-    video = VideoState()
+    video = anon.new_video()
 
     def process(frames: list[np.ndarray]) -> list[np.ndarray]:
         out, faces = anon.anonymize_video_frames(frames, rel, video)
@@ -59,7 +61,7 @@ def anonymize_video_file(
         return out
 
     info = transcode_video(
-        src, dst, process, batch_size=opts.batch_size, crf=opts.crf, keep_metadata=opts.keep_metadata
+        src, dst, process, batch_size=out_cfg.video_batch, crf=out_cfg.crf, keep_metadata=out_cfg.keep_metadata
     )
     result.warnings.extend(getattr(info, "warnings", []) or [])
     return result
@@ -70,9 +72,10 @@ def anonymize_file(
     src: Path,
     dst: Path,
     rel: str,
-    opts: FileOptions,
     on_frames: Callable[[int, int], None] | None = None,
 ) -> FileResult:
+    """src anonymized into dst with anon's settings (config.output: metadata, pixel limit, video quality).
+    rel names the file in seeds (the same relative path gives the same new faces)."""
     if src.suffix.lower() in VIDEO_EXTENSIONS:
-        return anonymize_video_file(anon, src, dst, rel, opts, on_frames)
-    return anonymize_image_file(anon, src, dst, rel, opts)
+        return anonymize_video_file(anon, src, dst, rel, on_frames)
+    return anonymize_image_file(anon, src, dst, rel)

@@ -7,9 +7,10 @@ returned bit-identical. Faces too small for the generator, or without landmarks,
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
-from pathlib import Path
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -17,25 +18,52 @@ import torch
 
 from deepanon.anonymize.filters import apply_filter
 from deepanon.anonymize.temporal import PaintHistory
+from deepanon.config import PainterConfig
 from deepanon.device import cpu_has_native_bf16, resolve_device
-from deepanon.geometry.align import alignment_matrix, crop, face_crop_mask, landmark_maps, transform_points, warp_back
-from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE, Region, blend, face_region
+from deepanon.gan.weights import WeightsError
+from deepanon.geometry.align import (
+    alignment_matrix,
+    crop,
+    face_crop_mask,
+    landmark_maps,
+    repaint_geometry,
+    transform_points,
+    warp_back,
+)
+from deepanon.geometry.masks import Region, blend, face_region
 from deepanon.types import Face
 
 # Below this box size (longest side, px) faces are pixelated (never left as they were). Painting the 12-23 px ones
 # too keeps them faces: on 20 WIDER val images CenterFace's AP kept rose from 87.8 % (limit 24) to 92.1 % (12);
 # painting every face (limit 0) gave 91.8 %, so below 12 px the generator's cost buys nothing.
 MIN_GAN_FACE = 12
-# Truncation trick (StyleGAN): each new face's w is pulled this far towards the average w. On 100 held-out photos
-# (benchmarks/gan_refind.py --truncation) MTCNN re-finds 99 % of the faces at psi 1.0, 100 % at 0.7 and at 0.5
-# (128-px weights; the 64-px ones needed it more: 92 / 99 / 100 %); 0.7 keeps most of the variety between identities.
-TRUNCATION_PSI = 0.7
+log = logging.getLogger(__name__)
 # Limit on the standard-deviation correction of the colour match: it fixes casts, it must not flatten a face.
 STD_RATIO_RANGE = (0.8, 1.25)
-# The generator (2.8 M training images) leaves red/blue speckle on faces; the eye reads colour at a much lower
-# resolution than brightness (JPEG halves it), so the chroma of each painted crop is smoothed with this Gaussian
-# sigma (px at 128 px) and the brightness left sharp.
-CHROMA_SIGMA = 3.0
+
+
+def check_repaint(trained: dict | None, mask_scale: float, feather: float) -> None:
+    """The run-time region against the one the generator was trained to fill (its card's "repaint").
+
+    The alignment (template, margin) is this code's: weights trained with another one are refused (WeightsError),
+    their crops would not be the ones they learned. Another mask_scale or feather only moves the edge of what is
+    painted: it is allowed, with one warning line, since the generator then fills pixels it was never taught to."""
+    if trained is None:
+        return  # a network without a card (tests, a fresh training run)
+    here = repaint_geometry(mask_scale, feather)
+    for key in ("template_shrink", "template_center", "crop_margin"):
+        if key in trained and not np.allclose(trained[key], here[key]):
+            raise WeightsError(
+                f"the generator was trained with alignment {key} {trained[key]}, this code aligns with {here[key]}: "
+                "use the code it was trained with, or re-train"
+            )
+    off = [
+        f"{key} {here[key]:g} (trained: {trained[key]:g})"
+        for key in ("mask_scale", "feather")
+        if key in trained and not np.isclose(trained[key], here[key])
+    ]
+    if off:
+        log.warning("painting with %s: the generator extrapolates there (edges may show)", ", ".join(off))
 
 
 def z_for_seed(seed: int, z_dim: int) -> torch.Tensor:
@@ -66,43 +94,43 @@ def smooth_chroma(rgb: np.ndarray, sigma: float) -> np.ndarray:
 
 
 class GanPainter:
-    """Paints new faces with the exported generator (weights/generator.safetensors)."""
+    """Paints new faces with the exported generator (deepanon/weights/generator.safetensors)."""
 
     def __init__(
         self,
-        weights: str | Path | None = None,
+        config: PainterConfig | None = None,
         device: str = "auto",
-        batch: int = 64,
-        half: bool | None = None,
-        bf16: bool | None = None,
-        colour_match: bool = True,
-        mask_scale: float = DEFAULT_MASK_SCALE,
-        feather: float = DEFAULT_FEATHER,
+        *,
         generator: torch.nn.Module | None = None,
-        truncation: float = TRUNCATION_PSI,
-        chroma_sigma: float = CHROMA_SIGMA,
+        card: dict | None = None,
+        **settings: object,
     ) -> None:
-        from deepanon.gan.weights import load_generator
+        """config: the painter's settings (PainterConfig()); keyword settings override its fields, e.g.
+        GanPainter(device="cpu", truncation=1.0). generator: a network to use instead of config.weights (with
+        `card`, the repaint geometry it was trained with, checked as a loaded card is)."""
+        from deepanon.gan.weights import load_card, load_generator
 
+        self.config = c = replace(config or PainterConfig(), **settings)  # type: ignore[arg-type]
         self.device = resolve_device(device)
-        self.G = generator if generator is not None else load_generator(weights, self.device)
+        if generator is None:
+            card = load_card(c.weights)
+        check_repaint((card or {}).get("repaint"), c.mask_scale, c.feather)
+        self.G = generator if generator is not None else load_generator(c.weights, self.device)
         # channels-last: oneDNN's convolutions run 1.4-1.6x faster in it on the CPU (benchmarks/gan_speed.py).
         self.G = self.G.to(self.device, memory_format=torch.channels_last).eval().requires_grad_(False)
-        self.half = (self.device.type == "cuda") if half is None else half
+        self.half = (self.device.type == "cuda") if c.half is None else c.half
         if self.half:
             self.G = self.G.half()
-        # bf16 autocast on CPUs that compute it natively: 2x faster (75 -> 38 ms a face on one AMD EPYC core), a mean
-        # change of 1 grey level; G was trained under bf16 autocast. None: where the CPU has it. (CUDA runs fp16.)
-        self.bf16 = self.device.type == "cpu" and (cpu_has_native_bf16() if bf16 is None else bf16)
-        self.truncation = truncation
-        self.w_avg = self.G.mean_w() if truncation != 1.0 else None
+        self.bf16 = self.device.type == "cpu" and (cpu_has_native_bf16() if c.bf16 is None else c.bf16)
+        self.truncation = c.truncation
+        self.w_avg = self.G.mean_w() if c.truncation != 1.0 else None
         self.resolution = int(self.G.cfg.resolution)
-        self.chroma_sigma = chroma_sigma * self.resolution / 128
+        self.chroma_sigma = c.chroma_sigma * self.resolution / 128
         self.z_dim = int(self.G.cfg.z_dim)
-        self.batch = batch
-        self.colour_match = colour_match
-        self.mask_scale = mask_scale
-        self.feather = feather
+        self.batch = c.batch
+        self.colour_match = c.colour_match
+        self.mask_scale = c.mask_scale
+        self.feather = c.feather
         self.generate_seconds = 0.0  # total time in the network (evaluate splits generation from blending with it)
 
     def paint_one(self, rgb: np.ndarray, faces: Sequence[Face], seeds: Sequence[int] | None = None) -> np.ndarray:
@@ -134,14 +162,17 @@ class GanPainter:
                 if region is None:
                     continue  # entirely off-image: nothing of it is visible
                 seed = int(seeds[i][j]) if seeds is not None else int(np.random.SeedSequence().entropy % 2**63)
-                jobs.append((i, face, seed, alignment_matrix(face, R, self.mask_scale)))
+                jobs.append((i, face, seed, alignment_matrix(face, R, self.mask_scale, self.feather)))
                 regions.append(region)
         for s in range(0, len(jobs), self.batch):  # all faces of all frames in as few batches as possible
             part = jobs[s : s + self.batch]
             crops = np.stack([crop(frames[i], M, R) for i, _, _, M in part])
             hw = [frames[i].shape[:2] for i, _, _, _ in part]  # the mask stops at the frame's edge, as in training
             masks = np.stack(
-                [face_crop_mask(f, M, R, self.mask_scale, h) for (_, f, _, M), h in zip(part, hw, strict=True)]
+                [
+                    face_crop_mask(f, M, R, self.mask_scale, h, self.feather)
+                    for (_, f, _, M), h in zip(part, hw, strict=True)
+                ]
             )
             lms = np.stack([landmark_maps(transform_points(M, f.landmarks), R) for _, f, _, M in part])
             z = torch.stack([z_for_seed(seed, self.z_dim) for _, _, seed, _ in part])

@@ -4,41 +4,29 @@ blend)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 
+from deepanon.anonymize.files import FileResult, anonymize_file
 from deepanon.anonymize.filters import FILTERS, apply_filter
 from deepanon.anonymize.seeds import derive_seed
 from deepanon.anonymize.temporal import PaintHistory
-from deepanon.detect import DetectorConfig, FaceDetector
-from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
+from deepanon.config import AnonymizerConfig, ConfigError, apply_shortcuts
+from deepanon.detect import FaceDetector
+from deepanon.timing import StageTimer
 from deepanon.track import CameraMotion, Lookback, Shots, Tracker
 from deepanon.types import Face
 
-if TYPE_CHECKING:  # files.py imports this module
-    from deepanon.anonymize.files import FileResult
-
 METHODS = ("gan", *FILTERS)
-DETECTOR_SETS = {"both": ("mtcnn", "centerface"), "mtcnn": ("mtcnn",), "centerface": ("centerface",)}
 
 
-@dataclass(frozen=True)
-class AnonymizerConfig:
-    method: str = "gan"
-    mask_scale: float = DEFAULT_MASK_SCALE
-    feather: float = DEFAULT_FEATHER
-    seed: int | None = None  # None: new random identities every run
-    detector: DetectorConfig = field(default_factory=DetectorConfig)
-    weights: Path | None = None  # generator weights; None: the ones shipped in weights/
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
-        if self.mask_scale < 1.0:
-            raise ValueError("mask_scale must be at least 1.0 (the whole face box)")
+def check_config(config: AnonymizerConfig) -> None:
+    """What the tree's own checks cannot know (the methods live here). Raises ConfigError."""
+    if config.method not in METHODS:
+        raise ConfigError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
 
 
 @dataclass
@@ -57,72 +45,46 @@ class VideoState:
 class Anonymizer:
     """Detects every face and replaces it.
 
-    >>> anon = Anonymizer(method="blur")
+    >>> anon = Anonymizer(AnonymizerConfig(method="blur"))
+    >>> anon = Anonymizer(method="blur", threshold=0.5)  # the same, by the shortcuts of config.SHORTCUTS
     >>> out, faces = anon.anonymize_image(rgb)  # rgb: HxWx3 uint8
     """
 
-    def __init__(
-        self,
-        method: str = "gan",
-        device: str = "auto",
-        *,
-        seed: int | None = None,
-        detector: str = "centerface",
-        threshold: float | None = None,
-        centerface_threshold: float | None = None,
-        small_face_threshold: float | None = None,
-        min_face: int | None = None,
-        detect_size: int | None = None,
-        upscale: float | None = None,
-        video_upscale_every: int | None = None,
-        tiles: bool = True,
-        mask_scale: float = DEFAULT_MASK_SCALE,
-        feather: float = DEFAULT_FEATHER,
-        weights: Path | None = None,
-        config: AnonymizerConfig | None = None,
-    ) -> None:
-        if config is None:
-            det = DetectorConfig(detectors=DETECTOR_SETS[detector], device=device)
-            if threshold is not None:
-                det = replace(det, threshold=threshold)
-            if centerface_threshold is not None:
-                det = replace(det, centerface_threshold=centerface_threshold)
-            if small_face_threshold is not None:
-                det = replace(det, small_face_threshold=small_face_threshold)
-            if min_face is not None:
-                det = replace(det, min_face=min_face)
-            if detect_size is not None:
-                det = replace(det, max_side=detect_size)
-            if upscale is not None:
-                det = replace(det, upscale=upscale)
-            if video_upscale_every is not None:
-                det = replace(det, video_upscale_every=video_upscale_every)
-            if not tiles:
-                det = replace(det, tile=0)
-            config = AnonymizerConfig(method, mask_scale, feather, seed, det, weights)
+    def __init__(self, config: AnonymizerConfig | None = None, **shortcuts: Any) -> None:
+        """config: the whole run's settings; keyword shortcuts (the CLI's flag names: method, device, seed,
+        threshold, mask_scale, ...) override its fields. Raises ConfigError (a ValueError) for bad settings."""
+        config = apply_shortcuts(config or AnonymizerConfig(), shortcuts)
+        check_config(config)
         self.config = config
+        # seconds spent in each stage over this Anonymizer's life (--verbose prints them after a run)
+        self.timer = StageTimer()
         self.detector = FaceDetector(config.detector)
         self.painter = None
         if config.method == "gan":
             from deepanon.anonymize.gan import GanPainter  # torch model: only loaded when used
 
-            self.painter = GanPainter(
-                config.weights, device=str(self.detector.device), mask_scale=config.mask_scale, feather=config.feather
-            )
+            self.painter = GanPainter(config.painter, device=str(self.detector.device))
+
+    def new_video(self) -> VideoState:
+        """The state one video carries from batch to batch, with this run's tracker settings."""
+        t = self.config.tracker
+        return VideoState(tracker=Tracker(t), lookback=Lookback(t.lookback_frames, t.hold_growth))
 
     @property
     def device(self) -> str:
         return str(self.detector.device)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        return self.detector.detect_batch(frames)
+        with self.timer.stage("detect"):
+            return self.detector.detect_batch(frames)
 
     def detect_video(self, frames: Sequence[np.ndarray], video: VideoState) -> list[list[Face]]:
         """Faces in the next frames of one video: the small-face pass runs on every `video_upscale_every`-th frame
         (counted from the video's first); the tracker holds what it found in between."""
         every, first = self.config.detector.video_upscale_every, video.frames_detected
         video.frames_detected += len(frames)
-        return self.detector.detect_batch(frames, [(first + i) % every == 0 for i in range(len(frames))])
+        with self.timer.stage("detect"):
+            return self.detector.detect_batch(frames, [(first + i) % every == 0 for i in range(len(frames))])
 
     def replace_faces(
         self,
@@ -134,9 +96,11 @@ class Anonymizer:
         """Anonymize the given faces (one list per frame); `seeds` give each face's new identity (GAN only);
         `history` (video, GAN only) steadies each track's painted face over consecutive frames."""
         c = self.config
-        if self.painter is not None:
-            return self.painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds], history)
-        return [apply_filter(fr, fs, c.method, c.mask_scale, c.feather) for fr, fs in zip(frames, faces)]
+        with self.timer.stage("paint"):
+            if self.painter is not None:
+                return self.painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds], history)
+            p = c.painter
+            return [apply_filter(fr, fs, c.method, p.mask_scale, p.feather) for fr, fs in zip(frames, faces)]
 
     def face_seeds(self, key: str, faces: Sequence[Face]) -> list[int]:
         """One seed per face: by track in video (one identity per person), by position in the list otherwise."""
@@ -166,14 +130,15 @@ class Anonymizer:
         Frames come back `video.lookback.frames` + 1 late, with the faces replaced in them (carried-back tracks
         included); called with no frames, all that are left."""
         ready = []
-        for frame, found in zip(frames, faces, strict=True):
-            shot, cut = video.shots.next(frame)
-            camera = video.camera.step(frame)
-            if cut:
-                video.tracker.cut()
-            ready += video.lookback.push(frame, video.tracker.update(found, None if cut else camera), shot)
-        if not frames:
-            ready = video.lookback.flush()
+        with self.timer.stage("track"):
+            for frame, found in zip(frames, faces, strict=True):
+                shot, cut = video.shots.next(frame)
+                camera = video.camera.step(frame)
+                if cut:
+                    video.tracker.cut()
+                ready += video.lookback.push(frame, video.tracker.update(found, None if cut else camera), shot)
+            if not frames:
+                ready = video.lookback.flush()
         if not ready:
             return [], []
         held = [fr for fr, _ in ready]
@@ -196,8 +161,7 @@ class Anonymizer:
         out, faces = self.anonymize_frames([np.ascontiguousarray(rgb)], [key])
         return out[0], faces[0]
 
-    def anonymize_path(self, src: Path, dst: Path, *, keep_metadata: bool = False) -> FileResult:
-        """Anonymize one image or video file into dst (atomic). Raises MediaError for bad input."""
-        from deepanon.anonymize.files import FileOptions, anonymize_file
-
-        return anonymize_file(self, Path(src), Path(dst), Path(dst).name, FileOptions(keep_metadata=keep_metadata))
+    def anonymize_path(self, src: Path | str, dst: Path | str) -> FileResult:
+        """Anonymize one image or video file into dst (atomic), with config.output's settings. Raises MediaError
+        for bad input."""
+        return anonymize_file(self, Path(src), Path(dst), Path(dst).name)

@@ -20,8 +20,8 @@ from typing import Any
 
 from rich.console import Console
 
-from deepanon.anonymize.files import FileOptions
-from deepanon.batch import BatchReporter, Outcome, Summary
+from deepanon.batch import BatchReporter, Outcome, Status, Summary, internal_error
+from deepanon.config import AnonymizerConfig, ConfigError
 from deepanon.distributed.remote import Task, absolute, is_url, plan_urls, run_task
 from deepanon.media.inputs import UsageError, plan_jobs
 
@@ -47,7 +47,7 @@ def import_ray() -> Any:
 class AnonymizeFiles:
     """The actor: one Anonymizer per worker process, reused for every file it is given; one result row per file."""
 
-    def __init__(self, anon_kwargs: dict, opts: FileOptions, overwrite: bool, threads: int) -> None:
+    def __init__(self, config_json: str, overwrite: bool, threads: int) -> None:
         import torch
 
         from deepanon.anonymize.pipeline import Anonymizer
@@ -55,16 +55,16 @@ class AnonymizeFiles:
         # as many torch threads as CPUs reserved: no oversubscription, and GAN outputs depend on the thread count
         # (float summation order), so a given worker size always gives the same bytes
         torch.set_num_threads(threads)
-        self.anon = Anonymizer(**anon_kwargs)
-        self.opts, self.overwrite = opts, overwrite
+        self.anon = Anonymizer(AnonymizerConfig.from_json(config_json))
+        self.overwrite = overwrite
 
     def __call__(self, batch: dict) -> dict[str, list]:
         index, outcome = [], []
         for i, src, dst, rel in zip(batch["index"], batch["src"], batch["dst"], batch["rel"]):
             try:
-                o = run_task(self.anon, Task(str(src), str(dst), str(rel)), self.opts, overwrite=self.overwrite)
+                o = run_task(self.anon, Task(str(src), str(dst), str(rel)), overwrite=self.overwrite)
             except Exception as exc:  # run_task reports bad files itself; this is a last resort, not a crash
-                o = Outcome("failed", error=f"internal error ({type(exc).__name__}: {exc})")
+                o = Outcome(Status.failed, error=internal_error(exc))
             index.append(int(i))
             outcome.append(json.dumps(dataclasses.asdict(o)))  # a JSON string: no Arrow schema for nested fields
         return {"index": index, "outcome": outcome}
@@ -134,8 +134,7 @@ def _pool(ray: Any, device: str, opts: RayOptions, n_tasks: int) -> tuple[int, f
 def run_ray(
     inputs: list[str],
     output: str,
-    anon_kwargs: dict,
-    opts: FileOptions,
+    config: AnonymizerConfig,
     ray_opts: RayOptions,
     *,
     overwrite: bool = False,
@@ -146,36 +145,37 @@ def run_ray(
     """Anonymize on Ray. Returns (summary, non-media files ignored, where it ran). Raises UsageError (exit 2)."""
     console = console or Console(stderr=True)
     ray = import_ray()
-    from deepanon.anonymize.pipeline import AnonymizerConfig
+    from deepanon.anonymize.pipeline import check_config
 
     try:  # the same checks the single-process engine makes, before any worker starts
-        AnonymizerConfig(anon_kwargs.get("method", "gan"), anon_kwargs.get("mask_scale", 1.5))
-    except ValueError as exc:
+        check_config(config)
+    except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    if anon_kwargs.get("method", "gan") == "gan" and not ray_opts.address:
+    if config.method == "gan" and not ray_opts.address:
         from deepanon.gan.weights import GENERATOR_PATH
 
-        if not GENERATOR_PATH.exists():
-            raise UsageError(f"no GAN weights at {GENERATOR_PATH}: train and export them, or use --method blur")
+        weights = Path(config.painter.weights) if config.painter.weights else GENERATOR_PATH
+        if not weights.exists():
+            raise UsageError(f"no GAN weights at {weights}: train and export them, or use --method blur")
     tasks, shown, errors, ignored = _plan(inputs, output)
 
     started = _init(ray, ray_opts.address)
     try:
-        workers, cpus, gpus = _pool(ray, anon_kwargs.get("device", "auto"), ray_opts, len(tasks))
+        workers, cpus, gpus = _pool(ray, config.detector.device, ray_opts, len(tasks))
         where = f"ray, {workers} worker{'s' * (workers != 1)} × " + (f"{gpus:g} GPU" if gpus else f"{cpus:g} CPU")
         report = report_path.open("w", encoding="utf-8") if report_path else None
         try:
             reporter = BatchReporter(
                 len(tasks),
                 errors,
-                anon_kwargs.get("method", "gan"),
+                config,
                 report=report,
                 console=console,
                 show_progress=show_progress,
             )
             with reporter:
                 if tasks:
-                    _stream(ray, tasks, shown, reporter, anon_kwargs, opts, overwrite, workers, cpus, gpus)
+                    _stream(ray, tasks, shown, reporter, config, overwrite, workers, cpus, gpus)
         finally:
             if report:
                 report.close()
@@ -190,8 +190,7 @@ def _stream(
     tasks: list[Task],
     shown: list[tuple[str, str]],
     reporter: BatchReporter,
-    anon_kwargs: dict,
-    opts: FileOptions,
+    config: AnonymizerConfig,
     overwrite: bool,
     workers: int,
     cpus: float,
@@ -203,8 +202,7 @@ def _stream(
     ds = ray.data.from_items(rows, override_num_blocks=min(len(rows), MAX_BLOCKS))
     kwargs: dict = {
         "fn_constructor_kwargs": {
-            "anon_kwargs": anon_kwargs,
-            "opts": opts,
+            "config_json": config.to_json(),  # plain JSON: the tree is rebuilt (and checked) in each worker
             "overwrite": overwrite,
             "threads": max(1, int(cpus)),
         },
@@ -240,4 +238,4 @@ def _stream(
         lost = f"Ray failed ({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})"
     for i in range(len(tasks)):  # never drop a file silently
         if i not in seen:
-            reporter.add(*shown[i], Outcome("failed", error=lost))
+            reporter.add(*shown[i], Outcome(Status.failed, error=lost))

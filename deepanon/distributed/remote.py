@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deepanon.anonymize.files import FileOptions
 from deepanon.anonymize.pipeline import Anonymizer
-from deepanon.batch import Outcome, run_job
+from deepanon.batch import Outcome, Status, run_job
 from deepanon.media.atomic import TMP_MARKER
 from deepanon.media.errors import os_reason
 from deepanon.media.inputs import MEDIA_EXTENSIONS, Job, UsageError, drop_collisions
@@ -132,17 +131,17 @@ def _upload(local: Path, fs: AbstractFileSystem, path: str) -> None:
         raise
 
 
-def run_task(anon: Anonymizer, task: Task, opts: FileOptions, *, overwrite: bool = False) -> Outcome:
+def run_task(anon: Anonymizer, task: Task, *, overwrite: bool = False) -> Outcome:
     """One task with the single-process semantics (skip existing, atomic write), URLs staged through a temp dir."""
     src_url, dst_url = is_url(task.src), is_url(task.dst)
     if not (src_url or dst_url):
-        return run_job(anon, Job(Path(task.src), Path(task.dst), task.rel), opts, overwrite=overwrite)
+        return run_job(anon, Job(Path(task.src), Path(task.dst), task.rel), overwrite=overwrite)
     t0 = time.perf_counter()
     try:
         dst_fs, dst_path = _fs(task.dst) if dst_url else (None, task.dst)
         exists = dst_fs.exists(dst_path) if dst_fs is not None else Path(task.dst).exists()
         if exists and not overwrite:  # checked before downloading anything
-            return Outcome("skipped", seconds=time.perf_counter() - t0)
+            return Outcome(Status.skipped, seconds=time.perf_counter() - t0)
         with tempfile.TemporaryDirectory(prefix="deepanon-") as tmp:
             # the staged files keep the real names: formats are picked by extension
             local_src = Path(task.src)
@@ -153,16 +152,16 @@ def run_task(anon: Anonymizer, task: Task, opts: FileOptions, *, overwrite: bool
                 try:
                     src_fs.get_file(src_path, str(local_src))
                 except Exception as exc:
-                    return Outcome("failed", time.perf_counter() - t0, _transfer_reason("download", exc))
+                    return Outcome(Status.failed, time.perf_counter() - t0, _transfer_reason("download", exc))
             local_dst = Path(tmp, "out", posixpath.basename(dst_path)) if dst_fs is not None else Path(task.dst)
-            outcome = run_job(anon, Job(local_src, local_dst, task.rel), opts, overwrite=overwrite or dst_url)
-            if outcome.status == "done" and dst_fs is not None:
+            outcome = run_job(anon, Job(local_src, local_dst, task.rel), overwrite=overwrite or dst_url)
+            if outcome.status is Status.done and dst_fs is not None:
                 try:
                     _upload(local_dst, dst_fs, dst_path)
                 except Exception as exc:
-                    outcome = Outcome("failed", error=_transfer_reason("upload", exc))
+                    outcome = Outcome(Status.failed, error=_transfer_reason("upload", exc))
     except UsageError as exc:
-        return Outcome("failed", time.perf_counter() - t0, str(exc))
+        return Outcome(Status.failed, time.perf_counter() - t0, str(exc))
     outcome.seconds = time.perf_counter() - t0
     return outcome
 

@@ -53,16 +53,14 @@ class DeepanonPeer:
 
         self.name = method
         self.detector_key = "deepanon"
-        self.anon = Anonymizer(method, device, seed=seed, mask_scale=mask_scale)
+        self.anon = Anonymizer(method=method, device=device, seed=seed, mask_scale=mask_scale)
         self.video: VideoState | None = None
         self.video_key = ""
         self.generate_seconds = 0.0
         self.replaced: list[list[Face]] = []
 
     def start_video(self, key: str) -> None:
-        from deepanon.anonymize.pipeline import VideoState
-
-        self.video, self.video_key, self.replaced = VideoState(), key, []
+        self.video, self.video_key, self.replaced = self.anon.new_video(), key, []
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
         return self.anon.detect(frames) if self.video is None else self.anon.detect_video(frames, self.video)
@@ -128,7 +126,9 @@ class DefacePeer:
 
 
 def gan_weights_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "weights" / "generator.safetensors"
+    from deepanon.gan.weights import GENERATOR_PATH  # torch: only when asked
+
+    return GENERATOR_PATH
 
 
 @dataclass

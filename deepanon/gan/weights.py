@@ -6,6 +6,7 @@ import datetime
 import hashlib
 import json
 import os
+from importlib.resources import files
 from pathlib import Path
 
 import torch
@@ -15,7 +16,9 @@ from torch import nn
 from deepanon.gan.config import NetConfig
 from deepanon.gan.networks import Generator
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "weights"
+# The generator ships inside the package (deepanon/weights/, package data), so a wheel can paint; pip unpacks
+# wheels, so the resource is a real file that safetensors can map. `deepanon export` writes here by default.
+WEIGHTS_DIR = Path(str(files("deepanon").joinpath("weights")))
 GENERATOR_PATH = WEIGHTS_DIR / "generator.safetensors"
 LICENCE_NOTE = (
     "Trained on UTKFace (non-commercial research use only) and LFW (research): these weights carry the "
@@ -61,7 +64,7 @@ def export_generator(
         "resolution": G_ema.cfg.resolution,
         "dtype": "float16" if half else "float32",
         "params": sum(p.numel() for p in G_ema.parameters()),
-        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "exported": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         **(info or {}),
         "licence": LICENCE_NOTE,
         "sha256": sha256(path),
@@ -72,15 +75,23 @@ def export_generator(
     return card
 
 
-def load_generator(path: Path | str | None = None, device: str | torch.device = "cpu") -> Generator:
-    """The EMA generator from weights/ (or `path`), checked against the SHA-256 in its JSON card; eval mode."""
+def load_card(path: Path | str | None = None) -> dict:
+    """The JSON card beside the generator weights (architecture, checksum, the repaint geometry it learned)."""
     path = Path(path) if path is not None else GENERATOR_PATH
     card_path = path.with_suffix(".json")
     if not path.exists():
         raise WeightsError(f"generator weights not found: {path} (train and export them: deepanon train --export)")
     if not card_path.exists():
         raise WeightsError(f"{card_path} is missing: it holds the architecture and checksum of {path.name}")
-    card = json.loads(card_path.read_text())
+    return json.loads(card_path.read_text())
+
+
+def load_generator(path: Path | str | None = None, device: str | torch.device = "cpu") -> Generator:
+    """The EMA generator shipped in the package (or at `path`), checked against the SHA-256 in its JSON card;
+    eval mode."""
+    path = Path(path) if path is not None else GENERATOR_PATH
+    card = load_card(path)
+    card_path = path.with_suffix(".json")
     digest = sha256(path)
     if digest != card.get("sha256"):
         raise WeightsError(

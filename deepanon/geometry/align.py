@@ -57,8 +57,23 @@ def invert(M: np.ndarray) -> np.ndarray:
     return cv2.invertAffineTransform(np.asarray(M, np.float64))
 
 
-def alignment_matrix(face: Face, resolution: int, mask_scale: float = DEFAULT_MASK_SCALE) -> np.ndarray:
-    """2x3 image->crop similarity: landmarks onto TEMPLATE*R, zoomed out if the mask ellipse would not fit."""
+def repaint_geometry(mask_scale: float = DEFAULT_MASK_SCALE, feather: float = DEFAULT_FEATHER) -> dict:
+    """What a generator learns to fill, as its card records it: the region (mask_scale, feather) and the
+    alignment that puts it in the crop. Training writes it; the painter compares its own settings with it."""
+    return {
+        "mask_scale": float(mask_scale),
+        "feather": float(feather),
+        "template_shrink": TEMPLATE_SHRINK,
+        "template_center": [float(v) for v in TEMPLATE_CENTER],
+        "crop_margin": CROP_MARGIN,
+    }
+
+
+def alignment_matrix(
+    face: Face, resolution: int, mask_scale: float = DEFAULT_MASK_SCALE, feather: float = DEFAULT_FEATHER
+) -> np.ndarray:
+    """2x3 image->crop similarity: landmarks onto TEMPLATE*R, zoomed out if the mask ellipse (its feathered rim
+    included) would not fit."""
     if face.landmarks is None:
         raise ValueError("alignment needs the face's 5 landmarks")
     R = float(resolution)
@@ -67,7 +82,7 @@ def alignment_matrix(face: Face, resolution: int, mask_scale: float = DEFAULT_MA
     ell = face_ellipse(face, mask_scale)
     scale = float(np.hypot(M[0, 0], M[1, 0]))
     c = transform_points(M, np.array([[ell.cx, ell.cy]]))[0]
-    reach = max(ell.ax, ell.ay) * (1.0 + DEFAULT_FEATHER) * scale + float(np.abs(c - R / 2).max())
+    reach = max(ell.ax, ell.ay) * (1.0 + max(feather, 0.0)) * scale + float(np.abs(c - R / 2).max())
     limit = R * (0.5 - CROP_MARGIN)
     if reach > limit:  # rare: zoom out about the crop centre so the whole region can be repainted
         k = limit / reach
@@ -141,10 +156,11 @@ def face_crop_mask(
     resolution: int,
     mask_scale: float = DEFAULT_MASK_SCALE,
     image_hw: tuple[int, int] | None = None,
+    feather: float = DEFAULT_FEATHER,
 ) -> np.ndarray:
     """The run-time mask in crop space; with image_hw, only where the crop shows the image (nothing to paint
     beyond the photo's edge: at training time that is black, at run time it is never seen)."""
-    m = crop_mask(face_ellipse(face, mask_scale), M, resolution)
+    m = crop_mask(face_ellipse(face, mask_scale), M, resolution, feather)
     return m if image_hw is None else m * crop_valid(image_hw, M, resolution)
 
 

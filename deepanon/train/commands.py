@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 import typer
 
 from deepanon.gan.config import NetConfig
-from deepanon.geometry.masks import DEFAULT_MASK_SCALE
+from deepanon.geometry.align import repaint_geometry
+from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
+from deepanon.logs import setup_logging
 from deepanon.train.config import TrainConfig
 
 if TYPE_CHECKING:  # torch loads when a command runs, not when the CLI starts
@@ -33,6 +35,7 @@ def prepare_command(
     ),
 ) -> None:
     """Detect, align and store the main face of every photo as GAN training crops (resumable: rerun to continue)."""
+    setup_logging()
     from deepanon.train.prepare import prepare_dataset
 
     summary = prepare_dataset(
@@ -109,6 +112,7 @@ def train_command(
     d_cmax: int = typer.Option(NetConfig.d_cmax, help="Discriminator channels at the low resolutions."),
 ) -> None:
     """Train the conditional face GAN (NS loss + R1, EMA generator); exact resume with --resume."""
+    setup_logging()
     from deepanon.train.training_loop import DISCRIMINATORS, StateConflictError, generator_card, resume_source, train
 
     if discriminator is not None and discriminator not in DISCRIMINATORS:
@@ -213,9 +217,14 @@ def _export(G_ema: Generator, cfg: TrainConfig, cur_nimg: int, step: int, path: 
             "sources": [Path(p).name for p in data_meta["config"]["sources"]],  # folder names, not local paths
             "train": data_meta["train"],
             "val": data_meta["val"],
-            # The repainted region it learned to fill: the anonymizer must use the same (tests check the shipped one).
             "mask_scale": data_meta["config"].get("mask_scale", DEFAULT_MASK_SCALE),
         },
+        # The repainted region it learned to fill and the alignment that frames it: the painter checks its own
+        # settings against these (anonymize.gan.check_repaint).
+        "repaint": repaint_geometry(
+            data_meta["config"].get("mask_scale", DEFAULT_MASK_SCALE),
+            data_meta["config"].get("feather", DEFAULT_FEATHER),
+        ),
     }
     card = export_generator(G_ema, path or GENERATOR_PATH, info)
     typer.echo(f"exported {path or GENERATOR_PATH} ({card['kimg']} kimg, sha256 {card['sha256'][:12]})")
@@ -228,7 +237,8 @@ def export_command(
         None, help="The run's dataset folder, if it is no longer where the run saw it (its card names it)."
     ),
 ) -> None:
-    """Export the EMA generator of a run to weights/generator.safetensors + generator.json (safetensors, SHA-256)."""
+    """Export the EMA generator of a run to deepanon/weights/generator.safetensors + .json (safetensors, SHA-256)."""
+    setup_logging()
     import torch
 
     from deepanon.gan.networks import Generator

@@ -239,37 +239,3 @@ def _assemble(chunk_dir: Path, n_chunks: int, out: Path, cfg: PrepareConfig) -> 
         "geometry": "deepanon.geometry.align.alignment_matrix + masks.face_ellipse (run-time mask)",
     }
     return summary
-
-
-def rerender_images(out: Path, threads: int | None = None, progress: bool = True) -> int:
-    """Re-crop images.npy (and masks.npy, sizes.npy) from the source photos with the stored matrices after a
-    change to align.crop, without detecting faces again. Returns the number of crops written."""
-    from rich.progress import track
-
-    from deepanon.geometry.align import crop, crop_mask, crop_valid
-    from deepanon.geometry.masks import Ellipse
-
-    if threads:
-        cv2.setNumThreads(threads)
-    out = Path(out)
-    meta = json.loads((out / "dataset.json").read_text())
-    roots = {Path(s).name: Path(s) for s in meta["config"]["sources"]}
-    names = (out / "names.txt").read_text().split("\n")[: meta["count"]]
-    matrices, ellipses = np.load(out / "matrices.npy"), np.load(out / "ellipses.npy")
-    images = np.load(out / "images.npy", mmap_mode="r+")
-    masks = np.load(out / "masks.npy", mmap_mode="r+")
-    sizes = np.zeros((len(names), 2), np.int32)
-    R = images.shape[1]
-    for i, name in enumerate(track(names, description="re-crop", disable=not progress)):
-        head, _, rest = name.partition("/")
-        path = roots[head] / rest if rest else roots[name]
-        im = read_rgb(path)
-        M = matrices[i].astype(np.float64)
-        images[i] = crop(im, M, R)
-        m = crop_mask(Ellipse(*map(float, ellipses[i])), M, R) * crop_valid(im.shape[:2], M, R)
-        masks[i] = np.rint(m * 255).astype(np.uint8)
-        sizes[i] = im.shape[:2]
-    images.flush()
-    masks.flush()
-    np.save(out / "sizes.npy", sizes)
-    return len(names)

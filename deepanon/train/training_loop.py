@@ -16,6 +16,7 @@ import contextlib
 import copy
 import functools
 import json
+import logging
 import os
 import signal
 import sys
@@ -56,6 +57,9 @@ def _discriminator_of(config: dict | str | None) -> str:
     if isinstance(config, str):
         config = json.loads(config)
     return (config or {}).get("discriminator", "classic")
+
+
+log = logging.getLogger(__name__)
 
 
 class Trainer:
@@ -162,8 +166,9 @@ class Trainer:
         saved = _discriminator_of(saved_config)
         if saved == self.cfg.discriminator:
             return True
-        print(f"{source}: trained with the {saved} D; G and G_ema carry over, a fresh {self.cfg.discriminator} D "
-              "starts", flush=True)  # fmt: skip
+        log.info(
+            f"{source}: trained with the {saved} D; G and G_ema carry over, a fresh {self.cfg.discriminator} D starts"
+        )
         return False
 
     def load_state_dict(self, sd: dict, source: object = "checkpoint") -> None:
@@ -311,7 +316,7 @@ def stop_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) 
         if stop.is_set():  # asked twice: quit now, without saving
             raise KeyboardInterrupt
         stop.set()
-        print(f"\n{signal.Signals(signum).name}: stopping after this step (again to quit at once)", flush=True)
+        log.info(f"{signal.Signals(signum).name}: stopping after this step (again to quit at once)")
 
     for s in signals:
         signal.signal(s, handler)
@@ -384,22 +389,20 @@ def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None
     tr = Trainer(cfg)
     if source is not None:
         tr.load_compact(source) if source.suffix == ".safetensors" else tr.load_checkpoint(source)
-        print(f"resumed from {source} at step {tr.step_idx} ({tr.cur_nimg / 1000:.1f} kimg)", flush=True)
+        log.info(f"resumed from {source} at step {tr.step_idx} ({tr.cur_nimg / 1000:.1f} kimg)")
     elif warm:
         tr.init_generator(warm)
-        print(f"G and G_ema from {warm} (step {tr.step_idx}, {tr.cur_nimg / 1000:.1f} kimg), fresh D", flush=True)
+        log.info(f"G and G_ema from {warm} (step {tr.step_idx}, {tr.cur_nimg / 1000:.1f} kimg), fresh D")
     elif resume:
-        print(f"nothing to resume in {run} or {cfg.state_path}: starting fresh", flush=True)
+        log.info(f"nothing to resume in {run} or {cfg.state_path}: starting fresh")
     (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     log_path = run / "log.jsonl"
     rows = _read_log(log_path, tr.step_idx)  # drop rows of steps that the resume will redo
     log_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     val = FaceCrops(cfg.data, cfg.net.resolution, "val")
-    print(
+    log.info(
         f"G {num_params(tr.G) / 1e6:.2f} M params, {cfg.discriminator} D {num_params(tr.D) / 1e6:.2f} M trained, "
-        f"{len(tr.data)} train / "
-        f"{len(val)} val crops at {cfg.net.resolution}px, device {tr.device}",
-        flush=True,
+        f"{len(tr.data)} train / {len(val)} val crops at {cfg.net.resolution}px, device {tr.device}"
     )
 
     total = int(cfg.total_kimg * 1000)
@@ -436,7 +439,7 @@ def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None
                 )
                 bar.update(task, completed=tr.cur_nimg, info=info)
                 if not live and s % (cfg.log_every * 5) == 0:
-                    print(f"step {s}  {info}", flush=True)
+                    log.info(f"step {s}  {info}")
             done = tr.cur_nimg >= total or stop.is_set()
             if s % cfg.sample_every == 0 or done:
                 grid = tr.sample_grid(val, cfg.num_samples, cfg.sample_z)
@@ -452,5 +455,5 @@ def train(cfg: TrainConfig, resume: bool = False, resume_from: str | Path | None
                     tr.save_compact(Path(cfg.state_path))
                 t_state = time.time()
     if stop.is_set():
-        print(f"stopped by a signal at step {tr.step_idx}; checkpoint and state written", flush=True)
+        log.info(f"stopped by a signal at step {tr.step_idx}; checkpoint and state written")
     return tr
