@@ -36,6 +36,7 @@ from deepanon.config import AnonymizerConfig
 from deepanon.media.atomic import remove_stale
 from deepanon.media.errors import MediaError, os_reason
 from deepanon.media.inputs import Job, Plan
+from deepanon.pool import parallel_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -265,18 +266,34 @@ def run_batch(
     report: IO[str] | None = None,
     console: Console | None = None,
     show_progress: bool = True,
+    jobs: int = 1,
 ) -> Summary:
+    """jobs > 1: images by that many worker processes (deepanon.pool); the same outputs, report and summary."""
+
     reporter = BatchReporter(
         len(plan.jobs), plan.errors, anon.config, report=report, console=console, show_progress=show_progress
     )
+
+    def here(job: Job) -> Outcome:
+        return run_job(anon, job, overwrite=overwrite, on_frames=reporter.on_frames)
+
+    def broken(job: Job) -> Outcome:
+        return Outcome(Status.failed, error="the worker process died on this file (out of memory?)")
+
+    reported = 0
     with reporter:
-        for job in plan.jobs:
-            try:
-                outcome = run_job(anon, job, overwrite=overwrite, on_frames=reporter.on_frames)
-            except KeyboardInterrupt:
-                say(reporter.console, "interrupted", "red", f"while on {job.src}; no partial output was left")
-                raise
-            reporter.add(job.src, job.dst, outcome)
+        try:
+            for job, outcome in parallel_outcomes(plan.jobs, anon, jobs, here, broken, run_job, overwrite=overwrite):
+                reporter.add(job.src, job.dst, outcome)
+                reported += 1
+        except KeyboardInterrupt:
+            say(
+                reporter.console,
+                "interrupted",
+                "red",
+                f"while on {plan.jobs[reported].src}; no partial output was left",
+            )
+            raise
     if log.isEnabledFor(logging.DEBUG):
         stages = ", ".join(f"{k} {v:.2f}" for k, v in anon.timer.seconds.items())
         rest = reporter.summary.seconds - anon.timer.total
