@@ -161,21 +161,11 @@ def _open_limited(path: Path, max_pixels: int) -> Iterator[Image.Image]:
         yield im
 
 
-# ---------------------------------------------------------------- reading
-
-
-def read_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    """Decode `path` (format by content) into a LoadedImage with upright pixels; MediaError for any bad input."""
-    path = Path(path)
+@contextlib.contextmanager
+def _decode_errors() -> Iterator[None]:
+    """Any failure of Pillow while decoding as a MediaError with a one-line, path-free reason."""
     try:
-        if path.is_dir():
-            raise MediaError("is a directory")
-        if path.exists() and not path.is_file():  # never opened: reading a FIFO would wait forever
-            raise MediaError("not a regular file (a FIFO, socket or device)")
-        if path.stat().st_size == 0:
-            raise MediaError("empty file")
-        with _open_limited(path, max_pixels) as im:
-            return _read_opened(path, im, max_pixels)
+        yield
     except MediaError:
         raise
     except UnidentifiedImageError:
@@ -185,6 +175,23 @@ def read_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
     except (ValueError, SyntaxError, struct.error, IndexError, KeyError, TypeError, zlib.error, EOFError) as e:
         # Pillow's plugins signal malformed headers with these.
         raise MediaError(f"corrupt image ({type(e).__name__})") from None
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Decode `path` (format by content) into a LoadedImage with upright pixels; MediaError for any bad input."""
+    path = Path(path)
+    with _decode_errors():
+        if path.is_dir():
+            raise MediaError("is a directory")
+        if path.exists() and not path.is_file():  # never opened: reading a FIFO would wait forever
+            raise MediaError("not a regular file (a FIFO, socket or device)")
+        if path.stat().st_size == 0:
+            raise MediaError("empty file")
+        with _open_limited(path, max_pixels) as im:
+            return _read_opened(path, im, max_pixels)
 
 
 def _decode_reason(e: OSError) -> str:
@@ -601,42 +608,33 @@ def read_animation(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> An
     """All frames of a multi-frame image; MediaError when bad or when all frames together exceed max_pixels (they
     are held in memory together, like a short video)."""
     path = Path(path)
-    try:
-        with _open_limited(path, max_pixels) as im:
-            fmt = _SUPPORTED.get(im.format or "")
-            if fmt not in ("GIF", "PNG", "WEBP", "TIFF"):
-                raise MediaError(f"unsupported multi-frame format {im.format}")
-            n = getattr(im, "n_frames", 1)
-            w, h = im.size
-            if n * w * h > max_pixels:
-                raise MediaError(
-                    f"animation too large: {n} frames of {w}x{h} exceed the limit of {max_pixels} pixels in all "
-                    "(use --max-pixels)"
-                )
-            anim = Animation([], [], [], fmt, loop=im.info.get("loop"), icc_profile=im.info.get("icc_profile"))
-            anim.compression = im.info.get("compression")
-            if fmt == "WEBP":
-                anim.lossless = _webp_is_lossless(path)
-            for i in range(n):
-                im.seek(i)
-                im.load()
-                native, kind = _native_from_pil(im)
-                if fmt == "TIFF":
-                    orientation = int(im.getexif().get(_ORIENTATION, 1) or 1)
-                    native = _orient(native, orientation if orientation in range(1, 9) else 1)
-                has_alpha = kind in ("LA", "RGBA", "RGBA16")
-                anim.frames.append(np.ascontiguousarray(_to_rgb8(native, kind)))
-                anim.alpha.append(np.ascontiguousarray(native[..., -1]).astype(np.uint8) if has_alpha else None)
-                anim.durations.append(int(im.info.get("duration", 0) or 0))
-            return anim
-    except MediaError:
-        raise
-    except UnidentifiedImageError:
-        raise MediaError("not an image or video (unknown format)") from None
-    except OSError as e:
-        raise MediaError(_decode_reason(e)) from None
-    except (ValueError, SyntaxError, struct.error, IndexError, KeyError, TypeError, zlib.error, EOFError) as e:
-        raise MediaError(f"corrupt image ({type(e).__name__})") from None
+    with _decode_errors(), _open_limited(path, max_pixels) as im:
+        fmt = _SUPPORTED.get(im.format or "")
+        if fmt not in ("GIF", "PNG", "WEBP", "TIFF"):
+            raise MediaError(f"unsupported multi-frame format {im.format}")
+        n = getattr(im, "n_frames", 1)
+        w, h = im.size
+        if n * w * h > max_pixels:
+            raise MediaError(
+                f"animation too large: {n} frames of {w}x{h} exceed the limit of {max_pixels} pixels in all "
+                "(use --max-pixels)"
+            )
+        anim = Animation([], [], [], fmt, loop=im.info.get("loop"), icc_profile=im.info.get("icc_profile"))
+        anim.compression = im.info.get("compression")
+        if fmt == "WEBP":
+            anim.lossless = _webp_is_lossless(path)
+        for i in range(n):
+            im.seek(i)
+            im.load()
+            native, kind = _native_from_pil(im)
+            if fmt == "TIFF":
+                orientation = int(im.getexif().get(_ORIENTATION, 1) or 1)
+                native = _orient(native, orientation if orientation in range(1, 9) else 1)
+            has_alpha = kind in ("LA", "RGBA", "RGBA16")
+            anim.frames.append(np.ascontiguousarray(_to_rgb8(native, kind)))
+            anim.alpha.append(np.ascontiguousarray(native[..., -1]).astype(np.uint8) if has_alpha else None)
+            anim.durations.append(int(im.info.get("duration", 0) or 0))
+        return anim
 
 
 def write_animation(dst: Path | str, anim: Animation, frames: list[np.ndarray]) -> None:
