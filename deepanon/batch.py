@@ -27,13 +27,16 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 from deepanon import __version__
 from deepanon.anonymize.files import FileResult, anonymize_file
 from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.config import AnonymizerConfig
-from deepanon.media.errors import MediaError
+from deepanon.media.atomic import remove_stale
+from deepanon.media.errors import MediaError, os_reason
 from deepanon.media.inputs import Job, Plan
+from deepanon.pool import parallel_outcomes
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class Summary:
     frames: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)
+    treatments: dict[str, int] = field(default_factory=dict)  # method gan: regions painted / filtered, per reason
 
     @property
     def exit_code(self) -> int:
@@ -72,18 +76,23 @@ class Outcome:
     frames: int = 0
     warnings: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)  # the report's per-file fields (faces, or frames + face_detections)
+    treatments: dict[str, int] = field(default_factory=dict)  # method gan: FileResult.treatments
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)  # also from the plain string of a JSON round trip (Ray)
 
 
+def say(console: Console, label: str, style: str, message: str) -> None:
+    """One stderr line: a coloured label, then `message` verbatim. Paths are never parsed as rich markup or
+    emoji codes ("photo [edited].png", "album[/x", ":tada:" print as they are)."""
+    console.print(Text.assemble((label, style), " ", message), highlight=False, soft_wrap=True, emoji=False)
+
+
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, MediaError):
         return str(exc)
-    if isinstance(exc, PermissionError):
-        return "permission denied"
     if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
+        return os_reason(exc)  # path-free and lower case, as MediaError reasons are
     return internal_error(exc)
 
 
@@ -101,6 +110,8 @@ def _details(result: FileResult) -> dict:
     else:
         rec["frames"] = result.frames
         rec["face_detections"] = result.face_count
+    if result.treatments:
+        rec["treatments"] = dict(sorted(result.treatments.items()))
     if result.warnings:
         rec["warnings"] = result.warnings
     return rec
@@ -116,6 +127,7 @@ def run_job(
     """Skip (output exists), or anonymize job.src into job.dst. Never raises for a bad file (KeyboardInterrupt does)."""
     t0 = time.perf_counter()
     if job.dst.exists() and not overwrite:
+        remove_stale(job.dst)  # a run killed during an --overwrite of this output left its temporary
         return Outcome(Status.skipped, seconds=time.perf_counter() - t0)
     streamed = [0, 0]  # video frames and faces so far: kept when the video fails half-way
 
@@ -138,6 +150,7 @@ def run_job(
         frames=result.frames or 0,
         warnings=list(result.warnings),
         details=_details(result),
+        treatments=dict(result.treatments),
     )
 
 
@@ -184,7 +197,7 @@ class BatchReporter:
         # the report's first line: the whole configuration (deepanon anonymize --config takes it back)
         self._write({"deepanon": __version__, "config": self._config.to_dict()})
         for path, reason in self._errors:
-            self.console.print(f"[red]error[/red] {path}: {reason}", highlight=False, soft_wrap=True)
+            say(self.console, "error", "red", f"{path}: {reason}")
             summary.failed += 1
             summary.failures.append(f"{path}: {reason}")
             self._write({"input": str(path), "status": "failed", "error": reason})
@@ -221,16 +234,18 @@ class BatchReporter:
         s.frames += outcome.frames - self._live[0]
         s.face_count += outcome.face_count - self._live[1]
         self._live = [0, 0]
+        for k, v in outcome.treatments.items():
+            s.treatments[k] = s.treatments.get(k, 0) + v
         if outcome.status is Status.done:
             s.done += 1
             for w in outcome.warnings:
-                self.console.print(f"[yellow]warning[/yellow] {src}: {w}", highlight=False, soft_wrap=True)
+                say(self.console, "warning", "yellow", f"{src}: {w}")
         elif outcome.status is Status.skipped:
             s.skipped += 1
         else:
             s.failed += 1
             s.failures.append(f"{src}: {outcome.error}")
-            self.console.print(f"[red]error[/red] {src}: {outcome.error}", highlight=False, soft_wrap=True)
+            say(self.console, "error", "red", f"{src}: {outcome.error}")
         rec: dict = {"input": str(src), "output": str(dst), "status": outcome.status.value, "method": self._method}
         rec.update(outcome.details)
         if outcome.error is not None:
@@ -254,7 +269,6 @@ def run_batch(
     jobs: int = 1,
 ) -> Summary:
     """jobs > 1: images by that many worker processes (deepanon.pool); the same outputs, report and summary."""
-    from deepanon.pool import parallel_outcomes
 
     reporter = BatchReporter(
         len(plan.jobs), plan.errors, anon.config, report=report, console=console, show_progress=show_progress
@@ -264,18 +278,20 @@ def run_batch(
         return run_job(anon, job, overwrite=overwrite, on_frames=reporter.on_frames)
 
     def broken(job: Job) -> Outcome:
-        return Outcome("failed", error="the worker process died on this file (out of memory?)")
+        return Outcome(Status.failed, error="the worker process died on this file (out of memory?)")
 
     reported = 0
     with reporter:
         try:
-            for job, outcome in parallel_outcomes(plan.jobs, anon, jobs, here, broken, overwrite=overwrite):
+            for job, outcome in parallel_outcomes(plan.jobs, anon, jobs, here, broken, run_job, overwrite=overwrite):
                 reporter.add(job.src, job.dst, outcome)
                 reported += 1
         except KeyboardInterrupt:
-            reporter.console.print(
-                f"[red]interrupted[/red] while on {plan.jobs[reported].src}; no partial output was left",
-                highlight=False,
+            say(
+                reporter.console,
+                "interrupted",
+                "red",
+                f"while on {plan.jobs[reported].src}; no partial output was left",
             )
             raise
     if log.isEnabledFor(logging.DEBUG):

@@ -29,6 +29,8 @@ app = typer.Typer(
 # the choices come from where they are defined: the methods from the pipeline, the detector sets from the config
 Method = Enum("Method", {m: m for m in METHODS}, type=str)
 DetectorChoice = Enum("DetectorChoice", {name: name for name in DETECTOR_SETS}, type=str)
+# the filters a detection that is not painted may get (all methods but gan)
+RestFilter = Enum("RestFilter", {m: m for m in METHODS if m != "gan"}, type=str)
 
 
 class DeviceChoice(str, Enum):
@@ -160,6 +162,18 @@ def anonymize(
         "--tiles/--no-tiles",
         help="Search large images on full-resolution tiles too (--no-tiles: faster, for 4K video "
         "where faces are large, but small faces may be missed).",
+    ),
+    paint_threshold: float | None = _flag(
+        "paint_threshold",
+        min=0.0,
+        max=1.0,
+        help="--method gan: a detection gets a painted face only when it is confidently a face (this score of a "
+        "second detector, MTCNN's O-Net, on its crop); the others get --rest-filter, so a false alarm on a wall "
+        "is never given a face. 0: paint every detection.",
+    ),
+    rest_filter: RestFilter | None = _flag(
+        "rest_filter",
+        help="--method gan: the filter for detections that are not painted (too small, or not confidently a face).",
     ),
     mask_scale: float | None = _flag(
         "mask_scale",
@@ -328,8 +342,18 @@ def _summary_line(summary: Summary, ignored: int, method: str, where: str) -> st
     video = f" (video: counted per frame, {summary.frames} frames)" if summary.frames else ""
     return (
         f"{summary.done} done, {summary.skipped} skipped (already there), {summary.failed} failed{ignored_note}; "
-        f"{summary.face_count} faces replaced{video}, {summary.seconds:.1f} s, method {method} on {where}"
+        f"{summary.face_count} faces replaced{video}{_treatments(summary.treatments)}, {summary.seconds:.1f} s, "
+        f"method {method} on {where}"
     )
+
+
+def _treatments(counts: dict[str, int]) -> str:
+    """' (N painted, M filtered: reason k, ...)' for method gan; '' otherwise."""
+    if not counts:
+        return ""
+    rest = {k: v for k, v in sorted(counts.items()) if k != "painted"}
+    why = ", ".join(f"{k} {v}" for k, v in rest.items())
+    return f" ({counts.get('painted', 0)} painted, {sum(rest.values())} filtered{': ' + why if why else ''})"
 
 
 def _register_gan_commands() -> None:
@@ -351,6 +375,11 @@ _register_evaluate_command()
 
 
 def main() -> None:
+    # file names that are not UTF-8 are printed as their own bytes, not as \udcxx escapes
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
     app(prog_name="deepanon")
 
 

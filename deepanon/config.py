@@ -1,6 +1,6 @@
 """The one configuration of an anonymization run: a tree of frozen dataclasses, serialisable to JSON and back.
 
-    AnonymizerConfig(method, seed, detector, painter, tracker, output)
+    AnonymizerConfig(method, seed, detector, painter, paint, tracker, output)
 
 Every default is written once, in the dataclass that owns it (with why it is what it is); the CLI maps its flags
 onto fields (cli.ANONYMIZE_FLAGS), Ray workers receive the tree as JSON, the report records it, and
@@ -29,6 +29,7 @@ __all__ = [
     "ConfigError",
     "DetectorConfig",
     "OutputConfig",
+    "PaintConfig",
     "PainterConfig",
     "TrackerConfig",
     "load_config",
@@ -55,6 +56,16 @@ class PainterConfig:
     # sigma (px at 128 px) and the brightness left sharp.
     chroma_sigma: float = 3.0
     colour_match: bool = True  # shift each painted crop's colours to match the rim it is blended into
+    # Halo: the global colour match leaves the painted face's edge off where the light varies across the head (one
+    # side lit, a coloured wall behind): a coloured ring at the seam. The remaining offset, measured on the rim
+    # (outside the face, where both are seen), is spread inward as a smooth field (normalised convolution with this
+    # sigma, share of the crop side) and added to the painted crop: colour and light only, no detail of the original
+    # face. 0: off. Large faces of the samples (benchmarks/large_faces.py): seam difference 20.1 -> 15.9 grey levels.
+    rim_sigma: float = 0.12
+    # Large faces: the 128-px crop is enlarged (a 300-px face: 2.3x) and looks soft; cubic resampling and an unsharp
+    # mask on the brightness, this much stronger per doubling (anonymize.gan.SHARPEN_MAX caps it). 0: off.
+    # benchmarks/large_faces.py: sharpness relative to the original 0.15 -> 0.41.
+    sharpen: float = 0.6
     batch: int = 64  # faces through the generator at once (all faces of all frames of a call, in as few as this)
     half: bool | None = None  # fp16 generator; None: on CUDA
     # bf16 autocast on CPUs that compute it natively: 2x faster (75 -> 38 ms a face on one AMD EPYC core), a mean
@@ -71,6 +82,26 @@ class PainterConfig:
             raise ConfigError(f"truncation must be from 0 (the average face) to 1 (none), got {self.truncation}")
         if self.batch < 1:
             raise ConfigError("painter batch must be at least 1")
+
+
+@dataclass(frozen=True)
+class PaintConfig:
+    """Method gan: which detections are confidently faces and get a painted face; the rest get `rest`, a filter
+    that invents nothing (every detection is anonymized either way)."""
+
+    # O-Net's face probability (the higher of the box's and the landmarks' box's crop) from which a detection is
+    # painted. On 50 WIDER val photos (benchmarks/paint_decision.py, RESULTS.md) 0.9 paints 82 / 89 / 70 % of the
+    # true faces >= 64 / 32-63 / 16-31 px and 0 / 17 / 9 % of the false alarms (threshold 0: 100 % of both).
+    paint_threshold: float = 0.9  # 0: paint every detection (the old way)
+    min_paint_face: int = 12  # smaller faces (longest box side, px) get the filter: the generator's own limit
+    # off: at O-Net >= 0.5 the landmark check filtered no false alarm O-Net let through and cost 1.5 % of the true
+    # faces >= 64 px (benchmarks/paint_decision.py)
+    check_landmarks: bool = False
+    rest: str = "blur"  # the filter for the rest (anonymize/filters.py; anonymize.pipeline checks the name)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.paint_threshold <= 1.0:
+            raise ConfigError(f"paint_threshold must be from 0 to 1, got {self.paint_threshold}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +128,7 @@ class AnonymizerConfig:
     seed: int | None = None  # None: new random identities every run
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     painter: PainterConfig = field(default_factory=PainterConfig)
+    paint: PaintConfig = field(default_factory=PaintConfig)  # method gan: which detections get a painted face
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
@@ -250,6 +282,8 @@ SHORTCUTS: dict[str, Shortcut] = {
     "mask_scale": Shortcut("painter.mask_scale"),
     "feather": Shortcut("painter.feather"),
     "truncation": Shortcut("painter.truncation"),
+    "paint_threshold": Shortcut("paint.paint_threshold"),
+    "rest_filter": Shortcut("paint.rest"),
     "weights": Shortcut("painter.weights", lambda p: None if p is None else str(p)),
     "keep_metadata": Shortcut("output.keep_metadata"),
     "max_pixels": Shortcut("output.max_pixels"),

@@ -44,11 +44,9 @@ def _init(config: AnonymizerConfig, threads: int) -> None:
     _worker = Anonymizer(config=config)
 
 
-def _run(job: Job, overwrite: bool) -> object:
-    from deepanon.batch import run_job
-
+def _run(work: Callable[..., object], job: Job, overwrite: bool) -> object:
     assert _worker is not None, "the pool's initializer builds the worker's Anonymizer"
-    return run_job(_worker, job, overwrite=overwrite)
+    return work(_worker, job, overwrite=overwrite)
 
 
 def parallel_outcomes(
@@ -57,12 +55,15 @@ def parallel_outcomes(
     n_workers: int,
     run_here: Callable[[Job], object],
     broken: Callable[[Job], object],
+    work: Callable[..., object],
     *,
     overwrite: bool = False,
 ) -> Iterator[tuple[Job, object]]:
     """(job, Outcome) in the order of `jobs`: images by `n_workers` processes, videos by `run_here` in this
-    process (while the workers go on with the images). A worker that dies (killed, out of memory) fails the job it
-    was on with `broken(job)`'s outcome; the rest then run here."""
+        process (while the workers go on with the images). A worker that dies (killed, out of memory) fails the job it
+        was on with `broken(job)`'s outcome; the rest then run here. `work(anonymizer, job, overwrite=...)`, a module-level
+    function (workers receive it by name), runs one job in a worker: the batch runner's run_job (this module sits below
+    it and does not import it)."""
     images = [j for j in jobs if not j.is_video]
     n_workers = min(n_workers, len(images) // MIN_IMAGES_PER_WORKER)
     if n_workers <= 1:
@@ -74,7 +75,7 @@ def parallel_outcomes(
     threads = threads_per_job(n_workers)
     with ProcessPoolExecutor(n_workers, ctx, initializer=_init, initargs=(anon.config, threads)) as pool:
         futures: dict[int, Future] = {
-            i: pool.submit(_run, job, overwrite) for i, job in enumerate(jobs) if not job.is_video
+            i: pool.submit(_run, work, job, overwrite) for i, job in enumerate(jobs) if not job.is_video
         }
         pool_ok = True
         try:

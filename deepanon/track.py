@@ -10,7 +10,7 @@ also covers the frames just before its first detection.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -286,6 +286,45 @@ def lookback_faces(
 
 
 T = TypeVar("T")
+
+
+class TrackChoices(Generic[T]):
+    """One choice per track for its whole life (what a track is anonymized with: a face must not appear and
+    vanish). Observations of a track are combined with `better` until its choice is first read; from then on it is
+    fixed, so its held and carried-back boxes keep it too. Read it when the track's first frame leaves the
+    Lookback: the observations of the `lookback_frames` after that frame have come in by then.
+
+    >>> choices = TrackChoices(max)
+    >>> if choices.open(track_id): choices.observe(track_id, value)
+    >>> choices.choice(track_id)  # fixed from now on
+    """
+
+    def __init__(self, better: Callable[[T, T], T]) -> None:
+        self.better = better
+        self._seen: dict[int, T] = {}
+        self._fixed: dict[int, T] = {}
+
+    def open(self, track_id: int) -> bool:
+        """Whether the track's choice can still change (so an observation is worth making)."""
+        return track_id not in self._fixed
+
+    def observe(self, track_id: int, value: T) -> None:
+        if track_id in self._fixed:
+            return
+        old = self._seen.get(track_id)
+        self._seen[track_id] = value if old is None else self.better(old, value)
+
+    def choice(self, track_id: int) -> T | None:
+        """The track's choice, fixed from the first call on; None for a track never observed."""
+        if track_id not in self._fixed:
+            if track_id not in self._seen:
+                return None
+            self._fixed[track_id] = self._seen.pop(track_id)
+        return self._fixed[track_id]
+
+    def fixed(self) -> dict[int, T]:
+        """Every track's fixed choice so far."""
+        return dict(self._fixed)
 
 
 class Lookback(Generic[T]):

@@ -18,12 +18,15 @@ class Face:
     box: (x0, y0, x1, y1), float pixels, x1/y1 exclusive.
     landmarks: (5, 2) float32 array of (x, y) in LANDMARK_NAMES order, or None.
     track_id: set by the video tracker; None for still images.
+    treatment: set by the anonymizer (method gan): "painted", or why a filter was used instead
+    (anonymize/decide.py REASONS); None before the decision and for the filter methods.
     """
 
     box: tuple[float, float, float, float]
     score: float
     landmarks: np.ndarray | None = None
     track_id: int | None = None
+    treatment: str | None = None
 
     @property
     def width(self) -> float:
@@ -51,4 +54,6 @@ class Face:
             out["landmarks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.landmarks]
         if self.track_id is not None:
             out["track_id"] = self.track_id
+        if self.treatment is not None:
+            out["treatment"] = self.treatment
         return out

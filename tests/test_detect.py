@@ -198,3 +198,27 @@ def test_intersection_over_first_is_the_share_of_each_first_box_inside():
     a = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
     b = np.array([[5, 0, 25, 10], [0, 0, 100, 100]], np.float32)
     np.testing.assert_allclose(intersection_over_first(a, b), [[0.5, 1.0], [0.0, 1.0]])
+
+
+def test_tile_grid_is_even_and_searches_less_than_a_flush_last_tile():
+    tiles = tile_grid(4000, 6000, 1024, 160)
+    assert len(tiles) == 35 and len({(y1 - y0, x1 - x0) for y0, x0, y1, x1 in tiles}) == 1
+    area = sum((y1 - y0) * (x1 - x0) for y0, x0, y1, x1 in tiles)
+    assert area < 33e6  # the old grid (steps of 864 px, last tile flush) searched 36.7 Mpx
+    xs = sorted({x0 for _, x0, _, _ in tiles})
+    assert all(b - a <= (tiles[0][3] - tiles[0][1]) - 160 for a, b in zip(xs, xs[1:]))  # overlap >= 160 px
+
+
+def test_large_image_runs_the_small_face_pass_once_on_its_own_tiles(monkeypatch):
+    det = FaceDetector(DetectorConfig(device="cpu", detectors=("mtcnn", "centerface")))
+    _mtcnn, cf = det._nets
+    calls: list[tuple[str, tuple[int, ...]]] = []
+    monkeypatch.setattr(cf, "run", lambda frames, small_pass: calls.append(("run", tuple(small_pass))) or [[]])
+    monkeypatch.setattr(cf, "search_small", lambda rgb: calls.append(("small", rgb.shape[:2])) or [])
+    monkeypatch.setattr(_mtcnn, "run", lambda frames, small_pass: [[] for _ in frames])
+    det.detect(np.zeros((3000, 4000, 3), np.uint8))
+    runs = [c for c in calls if c[0] == "run"]
+    assert all(flags == (False,) for _, flags in runs)  # no small-face pass inside the overview or the 1x tiles
+    small = [shape for kind, shape in calls if kind == "small"]
+    assert small and len(small) <= len(runs)  # the small-face pass: once per tile of its own grid, no more
+    assert sum(h * w for h, w in small) < 15e6  # 64 px of overlap: 13.6 Mpx for this 12-Mpx image; old tiles 21

@@ -18,7 +18,6 @@ def test_folder_tree_is_mirrored_and_non_media_ignored(tmp_path):
     touch(src / "sub dir" / "b ü.PNG")
     touch(src / "deep" / "er" / "c.mp4")
     touch(src / "notes.txt")
-    touch(src / ".hidden.jpg")
     plan = plan_jobs([src], tmp_path / "out")
     rels = sorted(j.rel for j in plan.jobs)
     assert rels == ["a.jpg", "deep/er/c.mp4", "sub dir/b ü.PNG"]
@@ -77,3 +76,31 @@ def test_unreadable_folder_is_reported(tmp_path):
         locked.chmod(0o755)
     assert [j.rel for j in plan.jobs] == ["a.jpg"]
     assert plan.errors
+
+
+def test_hidden_pictures_are_done_and_only_our_temporaries_and_apple_double_passed_over(tmp_path):
+    src = tmp_path / "in"
+    touch(src / ".hidden.jpg")
+    touch(src / ".thumbnails" / "t.png")
+    touch(src / ".x.deepanon-tmp-0123456789ab-1-abc.jpg")  # our own temporary: never an input
+    (src / "._a.jpg").write_bytes(b"\x00\x05\x16\x07" + b"\x00" * 60)  # macOS resource fork, not a picture
+    plan = plan_jobs([src], tmp_path / "out")
+    assert sorted(j.rel for j in plan.jobs) == [".hidden.jpg", ".thumbnails/t.png"]
+    assert plan.ignored == 1 and plan.errors == []
+
+
+def test_symlink_loops_are_named_and_the_rest_is_planned(tmp_path):
+    src = tmp_path / "in"
+    touch(src / "a.jpg")
+    os.symlink("self.jpg", src / "self.jpg")  # a file link to itself: Path.resolve() raises RuntimeError
+    os.symlink("b.jpg", src / "c.jpg")
+    os.symlink("c.jpg", src / "b.jpg")
+    os.symlink("missing.png", src / "broken.png")
+    (src / "sub").mkdir()
+    os.symlink("..", src / "sub" / "up")  # a folder loop
+    plan = plan_jobs([src], tmp_path / "out")
+    assert [j.rel for j in plan.jobs] == ["a.jpg"]
+    named = sorted(p.name for p, _ in plan.errors)
+    assert named == ["b.jpg", "broken.png", "c.jpg", "self.jpg", "up"]
+    plan = plan_jobs([src / "self.jpg", src / "a.jpg"], tmp_path / "out2")  # a loop given as an input
+    assert [j.rel for j in plan.jobs] == ["a.jpg"] and plan.errors[0][0].name == "self.jpg"

@@ -40,6 +40,8 @@ MIN_GAN_FACE = 12
 log = logging.getLogger(__name__)
 # Limit on the standard-deviation correction of the colour match: it fixes casts, it must not flatten a face.
 STD_RATIO_RANGE = (0.8, 1.25)
+# Large faces: the sharpening grows with the enlargement (PainterConfig.sharpen per doubling) up to this.
+SHARPEN_MAX = 1.0
 
 
 def check_repaint(trained: dict | None, mask_scale: float, feather: float) -> None:
@@ -84,6 +86,50 @@ def color_match(painted: np.ndarray, original: np.ndarray, mask: np.ndarray) -> 
     return (painted - p.mean(0)) * ratio + o.mean(0)
 
 
+# A black-and-white photo gets a black-and-white face: the generator paints colour, so where the rim around the face
+# has no colour (channels within this many grey levels on average) the painted crop is made grey too.
+GREY_RIM = 2.0
+
+
+def match_greyscale(painted: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """painted (R, R, 3 float) in grey when the original's rim (0 < mask < 1) has no colour; else unchanged."""
+    rim = (mask > 0) & (mask < 1)
+    if rim.sum() < 16:
+        return painted
+    o = original[rim].astype(np.float32)
+    if float(np.abs(o - o.mean(1, keepdims=True)).mean()) > GREY_RIM:
+        return painted
+    return np.repeat(painted @ np.array([0.299, 0.587, 0.114], np.float32), 3).reshape(painted.shape)
+
+
+def rim_offset(painted: np.ndarray, original: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
+    """(R, R, 3) smooth colour offset that makes `painted` meet `original` along the rim (0 < mask < 1), spread
+    inward by normalised convolution and fading to 0 where no rim is near (sigma in px)."""
+    w = ((mask > 0) & (mask < 1)).astype(np.float32)
+    if sigma <= 0 or w.sum() < 16:
+        return np.zeros_like(painted, np.float32)
+    d = (original.astype(np.float32) - painted.astype(np.float32)) * w[..., None]
+    num = cv2.GaussianBlur(d, (0, 0), sigma)
+    den = cv2.GaussianBlur(w, (0, 0), sigma)
+    # the constant pulls the field to 0 where the rim's support is weak (the crop's centre is far from it)
+    return num / (den + 0.05 * float(den.max()))[..., None]
+
+
+def sharpen_luma(rgb: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:
+    """Unsharp mask of the brightness (YCrCb's Y) of a uint8 RGB image; colour untouched."""
+    if amount <= 0:
+        return rgb
+    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    y = ycc[:, :, 0]
+    ycc[:, :, 0] = y + amount * (y - cv2.GaussianBlur(y, (0, 0), sigma))
+    return cv2.cvtColor(np.clip(np.rint(ycc), 0, 255).astype(np.uint8), cv2.COLOR_YCrCb2RGB)
+
+
+def enlargement(M: np.ndarray) -> float:
+    """How much the crop of alignment matrix M (image -> crop) is enlarged when warped back (1: not at all)."""
+    return 1.0 / max(float(np.hypot(M[0, 0], M[1, 0])), 1e-6)
+
+
 def smooth_chroma(rgb: np.ndarray, sigma: float) -> np.ndarray:
     """rgb (H, W, 3) float in 0..255 with its chroma (YCrCb's Cr, Cb) Gaussian-smoothed; luma untouched."""
     if sigma <= 0:
@@ -126,6 +172,8 @@ class GanPainter:
         self.w_avg = self.G.mean_w() if c.truncation != 1.0 else None
         self.resolution = int(self.G.cfg.resolution)
         self.chroma_sigma = c.chroma_sigma * self.resolution / 128
+        self.rim_sigma = c.rim_sigma * self.resolution
+        self.sharpen = c.sharpen
         self.z_dim = int(self.G.cfg.z_dim)
         self.batch = c.batch
         self.colour_match = c.colour_match
@@ -187,8 +235,17 @@ class GanPainter:
                     p = history.smooth(history.frames_seen + i, face.track_id, p)
                 if self.colour_match:
                     p = color_match(p, c.astype(np.float32), m)
+                    p = p + rim_offset(p, c, m, self.rim_sigma)
+                    p = match_greyscale(p, c, m)
                 p8 = np.clip(np.rint(p), 0, 255).astype(np.uint8)
-                warped = warp_back(p8, M, (region.y1 - region.y0, region.x1 - region.x0), (region.x0, region.y0))
+                grow = enlargement(M)
+                shape, at = (region.y1 - region.y0, region.x1 - region.x0), (region.x0, region.y0)
+                if grow > 1.0 and self.sharpen > 0:
+                    warped = warp_back(p8, M, shape, at, cv2.INTER_CUBIC)
+                    amount = min(self.sharpen * float(np.log2(grow)), SHARPEN_MAX)
+                    warped = sharpen_luma(warped, amount, sigma=0.5 * grow)
+                else:
+                    warped = warp_back(p8, M, shape, at)
                 out[i][region.slices] = blend(out[i][region.slices], warped, region.alpha)
         for i, fs in enumerate(small):
             if fs:

@@ -4,12 +4,13 @@ blend)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from deepanon.anonymize.decide import PAINTED, better, decide, landmarks_plausible
 from deepanon.anonymize.files import FileResult, anonymize_file
 from deepanon.anonymize.filters import FILTERS, apply_filter
 from deepanon.anonymize.seeds import derive_seed
@@ -17,7 +18,7 @@ from deepanon.anonymize.temporal import PaintHistory
 from deepanon.config import AnonymizerConfig, ConfigError, apply_shortcuts
 from deepanon.detect import FaceDetector
 from deepanon.timing import StageTimer
-from deepanon.track import CameraMotion, Lookback, Shots, Tracker
+from deepanon.track import CameraMotion, Lookback, Shots, TrackChoices, Tracker
 from deepanon.types import Face
 
 METHODS = ("gan", *FILTERS)
@@ -27,6 +28,10 @@ def check_config(config: AnonymizerConfig) -> None:
     """What the tree's own checks cannot know (the methods live here). Raises ConfigError."""
     if config.method not in METHODS:
         raise ConfigError(f"unknown method {config.method!r}: choose one of {', '.join(METHODS)}")
+    if config.paint.rest not in FILTERS:
+        raise ConfigError(
+            f"unknown filter {config.paint.rest!r} for unpainted faces: choose one of {', '.join(FILTERS)}"
+        )
 
 
 @dataclass
@@ -40,6 +45,8 @@ class VideoState:
     shots: Shots = field(default_factory=Shots)  # cuts: nothing is held or carried back across one
     camera: CameraMotion = field(default_factory=CameraMotion)  # held boxes follow a pan
     frames_detected: int = 0  # which frames get the small-face pass (every DetectorConfig.video_upscale_every-th)
+    # method gan: each track's (second opinion, decision), fixed when its first frame is replaced
+    choices: TrackChoices[tuple[float, str]] = field(default_factory=lambda: TrackChoices(better))
 
 
 class Anonymizer:
@@ -60,10 +67,13 @@ class Anonymizer:
         self.timer = StageTimer()
         self.detector = FaceDetector(config.detector)
         self.painter = None
+        self.second_opinion = None
         if config.method == "gan":
             from deepanon.anonymize.gan import GanPainter  # torch model: only loaded when used
+            from deepanon.detect.second_opinion import SecondOpinion
 
             self.painter = GanPainter(config.painter, device=str(self.detector.device))
+            self.second_opinion = SecondOpinion(self.detector.device)
 
     def new_video(self) -> VideoState:
         """The state one video carries from batch to batch, with this run's tracker settings."""
@@ -86,6 +96,34 @@ class Anonymizer:
         with self.timer.stage("detect"):
             return self.detector.detect_batch(frames, [(first + i) % every == 0 for i in range(len(frames))])
 
+    def judge(self, frame: np.ndarray, faces: Sequence[Face]) -> list[tuple[float, str]]:
+        """Method gan: (second opinion, decide()'s verdict) per face of one frame. O-Net only looks at the faces
+        that size and landmarks do not already rule out."""
+        p = self.config.paint
+        asked = [
+            f
+            for f in faces
+            if max(f.width, f.height) >= p.min_paint_face
+            and f.landmarks is not None
+            and (not p.check_landmarks or landmarks_plausible(f))
+        ]
+        with self.timer.stage("decide"):
+            scores = self.second_opinion.scores(frame, asked) if asked else []
+        opinion = dict(zip(map(id, asked), scores))
+        return [(opinion.get(id(f), 0.0), decide(f, opinion.get(id(f), 0.0), p)) for f in faces]
+
+    def treat(self, frames: Sequence[np.ndarray], faces: Sequence[Sequence[Face]]) -> list[list[Face]]:
+        """Method gan: each face of each frame with its treatment (PAINTED, or why it gets the filter) decided
+        on its own (still images); faces that have one (video: their track's) keep it."""
+        if self.painter is None:
+            return [list(fs) for fs in faces]
+        out = []
+        for frame, fs in zip(frames, faces, strict=True):
+            todo = [f for f in fs if f.treatment is None]
+            verdicts = iter(self.judge(frame, todo) if todo else [])
+            out.append([f if f.treatment is not None else replace(f, treatment=next(verdicts)[1]) for f in fs])
+        return out
+
     def replace_faces(
         self,
         frames: Sequence[np.ndarray],
@@ -94,13 +132,26 @@ class Anonymizer:
         history: PaintHistory | None = None,
     ) -> list[np.ndarray]:
         """Anonymize the given faces (one list per frame); `seeds` give each face's new identity (GAN only);
-        `history` (video, GAN only) steadies each track's painted face over consecutive frames."""
+        `history` (video, GAN only) steadies each track's painted face over consecutive frames. Method gan: the
+        faces treated PAINTED get a new face, the others config.paint.rest (faces without a treatment are
+        decided here: `treat`)."""
         c = self.config
+        p = c.painter
+        if self.painter is None:
+            with self.timer.stage("paint"):
+                return [apply_filter(fr, fs, c.method, p.mask_scale, p.feather) for fr, fs in zip(frames, faces)]
+        treated = self.treat(frames, faces)
+        paint = [
+            [(f, s) for f, s in zip(fs, ss, strict=True) if f.treatment == PAINTED] for fs, ss in zip(treated, seeds)
+        ]
         with self.timer.stage("paint"):
-            if self.painter is not None:
-                return self.painter.paint(list(frames), [list(f) for f in faces], [list(s) for s in seeds], history)
-            p = c.painter
-            return [apply_filter(fr, fs, c.method, p.mask_scale, p.feather) for fr, fs in zip(frames, faces)]
+            out = self.painter.paint(
+                list(frames), [[f for f, _ in q] for q in paint], [[s for _, s in q] for q in paint], history
+            )
+            return [
+                apply_filter(o, [f for f in fs if f.treatment != PAINTED], c.paint.rest, p.mask_scale, p.feather)
+                for o, fs in zip(out, treated)
+            ]
 
     def face_seeds(self, key: str, faces: Sequence[Face]) -> list[int]:
         """One seed per face: by track in video (one identity per person), by position in the list otherwise."""
@@ -118,7 +169,7 @@ class Anonymizer:
         self, frames: Sequence[np.ndarray], keys: Sequence[str]
     ) -> tuple[list[np.ndarray], list[list[Face]]]:
         """Independent images: detect and replace; keys[i] seeds frame i's new faces."""
-        faces = self.detect(frames)
+        faces = self.treat(frames, self.detect(frames))
         seeds = [self.face_seeds(k, fs) for k, fs in zip(keys, faces)]
         return self.replace_faces(frames, faces, seeds), faces
 
@@ -130,22 +181,38 @@ class Anonymizer:
         Frames come back `video.lookback.frames` + 1 late, with the faces replaced in them (carried-back tracks
         included); called with no frames, all that are left."""
         ready = []
-        with self.timer.stage("track"):
-            for frame, found in zip(frames, faces, strict=True):
+        for frame, found in zip(frames, faces, strict=True):
+            with self.timer.stage("track"):
                 shot, cut = video.shots.next(frame)
                 camera = video.camera.step(frame)
                 if cut:
                     video.tracker.cut()
-                ready += video.lookback.push(frame, video.tracker.update(found, None if cut else camera), shot)
-            if not frames:
-                ready = video.lookback.flush()
+                tracked = video.tracker.update(found, None if cut else camera)
+            if self.painter is not None:  # evidence for each track whose treatment is still open
+                open_ = [f for f in tracked if f.track_id is not None and video.choices.open(f.track_id)]
+                for f, verdict in zip(open_, self.judge(frame, open_) if open_ else []):
+                    video.choices.observe(f.track_id, verdict)
+            with self.timer.stage("track"):
+                ready += video.lookback.push(frame, tracked, shot)
+        if not frames:
+            ready = video.lookback.flush()
         if not ready:
             return [], []
         held = [fr for fr, _ in ready]
-        tracked = [fs for _, fs in ready]
+        tracked = [self._track_treatments(fs, video) for _, fs in ready]
         # one key for the whole video: a person's seed is (video, track id), one identity per track
         seeds = [self.face_seeds(key, fs) for fs in tracked]
         return self.replace_faces(held, tracked, seeds, video.history), tracked
+
+    def _track_treatments(self, faces: list[Face], video: VideoState) -> list[Face]:
+        """Method gan: each face gets its track's treatment, fixed from the track's first frame on."""
+        if self.painter is None:
+            return faces
+        out = []
+        for f in faces:
+            verdict = video.choices.choice(f.track_id) if f.track_id is not None else None
+            out.append(f if verdict is None else replace(f, treatment=verdict[1]))  # None: decided on its own
+        return out
 
     def anonymize_video_frames(
         self, frames: Sequence[np.ndarray], key: str, video: VideoState

@@ -14,5 +14,6 @@ def derive_seed(base: int | None, *parts: object) -> int:
     """A 63-bit seed from base and parts; fresh randomness when base is None."""
     if base is None:
         return secrets.randbits(63)
-    key = "\x1f".join([str(base), *map(str, parts)]).encode()
+    # surrogateescape: a file name that is not UTF-8 (its bytes kept as surrogates by os.fsdecode) still hashes
+    key = "\x1f".join([str(base), *map(str, parts)]).encode("utf-8", "surrogateescape")
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1

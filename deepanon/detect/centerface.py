@@ -250,6 +250,14 @@ class CenterFaceNet:
             out.append(faces)
         return out
 
+    def search_small(self, rgb: np.ndarray) -> list[Face]:
+        """The small-face pass alone on one image (FaceDetector runs it on large images' own tile grid): the plain
+        search's heat map picks the cascade's windows."""
+        if self.upscale <= 1.0:
+            return []
+        _, heats = self.search([rgb], want_heat=True)
+        return self.small_faces(rgb, heats[0])
+
     def search(self, frames: list[np.ndarray], want_heat: bool = False) -> tuple[list[list[Face]], list[np.ndarray]]:
         """Faces in same-size frames (image px) and, if asked, each frame's heat map (1/4 of the blob)."""
         h, w = frames[0].shape[:2]

@@ -137,12 +137,21 @@ class FaceDetector:
         c = self.config
         h, w = rgb.shape[:2]
         scale = c.max_side / max(h, w)
-        overview = cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-        faces = [f.scaled(1.0 / scale) for f in self._run([overview], [small_pass])[0]]
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))  # a 16383x2 strip: not 0 px high
+        overview = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+        # With tiles, the overview skips the small-face pass: the tiles' own pass sees those faces at 1/scale the
+        # resolution (measured: benchmarks/large_image.py).
+        faces = [f.scaled(1.0 / scale) for f in self._run([overview], [small_pass and c.tile <= 0])[0]]
         if c.tile > 0:
             for y0, x0, y1, x1 in tile_grid(h, w, c.tile, c.tile_overlap):
                 tile = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-                faces += [f.scaled(1.0, (x0, y0)) for f in self._run([tile], [small_pass])[0]]
+                faces += [f.scaled(1.0, (x0, y0)) for f in self._run([tile], [False])[0]]
+            small_nets = [n for n in self._nets if hasattr(n, "search_small")] if small_pass else []
+            # The small-face pass keeps faces under small_face px only: its tiles need to share just that much (plus
+            # a margin for the box), not tile_overlap, so its enlarged tiles (4x the pixels) overlap far less.
+            for y0, x0, y1, x1 in tile_grid(h, w, c.tile, c.small_face + 16) if small_nets else []:
+                tile = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+                faces += [f.scaled(1.0, (x0, y0)) for net in small_nets for f in net.search_small(tile)]
         return merge_faces(faces)
 
     def _run(self, frames: list[np.ndarray], small_pass: list[bool]) -> list[list[Face]]:

@@ -17,6 +17,7 @@ class MtcnnNet:
         from facenet_pytorch import MTCNN  # heavy import, deferred until a detector is built
 
         self.threshold = threshold
+        self._min_face = min_face
         self._mtcnn = MTCNN(
             keep_all=True,
             min_face_size=min_face,
@@ -28,6 +29,10 @@ class MtcnnNet:
     def run(self, frames: list[np.ndarray], small_pass: list[bool] | None = None) -> list[list[Face]]:
         """small_pass: CenterFace's small-face pass flags, accepted for one backend interface; MTCNN has no such
         pass (its image pyramid reaches down to min_face)."""
+        if min(frames[0].shape[:2]) < self._min_face:
+            # its pyramid would have no level (facenet-pytorch then fails on an empty torch.cat), and every face
+            # here is smaller than the smallest it searches: CenterFace covers such frames
+            return [[] for _ in frames]
         batch = np.stack(frames) if len(frames) > 1 else frames[0]
         boxes, probs, points = self._mtcnn.detect(batch, landmarks=True)
         if len(frames) == 1:

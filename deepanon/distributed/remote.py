@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.batch import Outcome, Status, run_job
-from deepanon.media.atomic import TMP_MARKER
+from deepanon.media.atomic import TMP_MARKER, is_temp_name
 from deepanon.media.errors import os_reason
 from deepanon.media.inputs import MEDIA_EXTENSIONS, Job, UsageError, drop_collisions
 
@@ -86,8 +86,8 @@ def plan_urls(inputs: list[str], output: str) -> UrlPlan:
                 raise UsageError(f"output {output} is inside input folder {inp}: choose an output outside it")
             for found in sorted(fs.find(path)):
                 rel = posixpath.relpath(found, path.rstrip("/"))
-                if any(part.startswith(".") for part in rel.split("/")):
-                    continue  # hidden files, including our own temporary outputs
+                if any(is_temp_name(part) for part in rel.split("/")):
+                    continue  # our own temporary outputs (hidden files are pictures too: done)
                 if posixpath.splitext(rel)[1].lower() not in MEDIA_EXTENSIONS:
                     plan.ignored += 1
                     continue
@@ -115,7 +115,7 @@ def _upload(local: Path, fs: AbstractFileSystem, path: str) -> None:
     filesystem has one; on object stores a server-side copy, which is itself all-or-nothing)."""
     parent, name = posixpath.split(path)
     stem, ext = posixpath.splitext(name)
-    tmp = posixpath.join(parent, f".{stem}{TMP_MARKER}{uuid.uuid4().hex[:8]}{ext}")
+    tmp = posixpath.join(parent, f".{stem[:32]}{TMP_MARKER}{uuid.uuid4().hex[:8]}{ext[:10]}")
     try:
         fs.makedirs(parent, exist_ok=True)  # a no-op on object stores
         fs.put_file(str(local), tmp)

@@ -59,6 +59,18 @@ class DeepanonPeer:
         self.generate_seconds = 0.0
         self.replaced: list[list[Face]] = []
 
+    def decisions(self) -> tuple[int, dict[str, int]]:
+        """Method gan: detections (video: tracks) painted, and filtered per reason, of what was replaced so far."""
+        if self.video is not None:
+            verdicts = [v for _, v in self.video.choices.fixed().values()]
+        else:
+            verdicts = [f.treatment for fs in self.replaced for f in fs if f.treatment is not None]
+        filtered: dict[str, int] = {}
+        for v in verdicts:
+            if v != "painted":
+                filtered[v] = filtered.get(v, 0) + 1
+        return sum(v == "painted" for v in verdicts), filtered
+
     def start_video(self, key: str) -> None:
         self.video, self.video_key, self.replaced = self.anon.new_video(), key, []
 
@@ -74,6 +86,8 @@ class DeepanonPeer:
             out, done = self.anon.replace_video(frames, faces, self.video_key, self.video)
             self.replaced += done
         else:
+            faces = self.anon.treat(frames, faces)
+            self.replaced += [list(fs) for fs in faces]
             seeds = [self.anon.face_seeds(k, fs) for k, fs in zip(keys, faces)]
             out = self.anon.replace_faces(frames, faces, seeds)
         self.generate_seconds = painter.generate_seconds - before if painter is not None else 0.0

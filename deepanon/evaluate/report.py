@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepanon.evaluate.still import MethodResult
+from deepanon.evaluate.still import MethodResult, face_crop
 from deepanon.evaluate.timing import STAGES
 from deepanon.evaluate.video_eval import VideoResult
 from deepanon.evaluate.wider import HEIGHT_CLASSES
@@ -60,6 +60,19 @@ def still_tables(results: Sequence[MethodResult]) -> str:
         ["method"] + [f"AP ratio {c} %" for c in classes],
         [[r.method] + [fmt(r.ap_ratio_by_height.get(c, float("nan")), True) for c in classes] for r in results],
     )
+    phantoms = markdown_table(
+        ["method", "images", "phantom faces", "per 100 images", "painted", "filtered (reason: count)"],
+        [[r.method, r.images, r.phantoms, fmt(r.phantoms_per_100), r.painted, _reasons(r.filtered)] for r in results],
+    )
+    largest = markdown_table(
+        ["method", "faces", "smallest px", "AP ratio %", "id distance", "landmark shift"],
+        [
+            [r.method, int(r.largest.get("faces", 0)), fmt(r.largest.get("min_height", float("nan"))),
+             fmt(r.largest.get("ap_ratio", float("nan")), True), fmt(r.largest.get("identity_distance", float("nan"))),
+             fmt(r.largest.get("landmark_shift", float("nan")))]
+            for r in results
+        ],
+    )  # fmt: skip
     stages = sorted({k for r in results for k in r.stage_ms}, key=_stage_order)
     speed = markdown_table(
         ["method", "images/s"] + [f"{s} ms" for s in stages],
@@ -67,8 +80,14 @@ def still_tables(results: Sequence[MethodResult]) -> str:
     )
     return (
         f"### Privacy\n\n{privacy}\n\n### Still a face, identity gone, realism\n\n{utility}\n\n"
-        f"AP kept per face height (faces of the other heights ignored):\n\n{by_height}\n\n### Speed\n\n{speed}"
+        f"AP kept per face height (faces of the other heights ignored):\n\n{by_height}\n\n"
+        f"### Phantom faces\n\n{phantoms}\n\n### The largest faces (largest_faces.png)\n\n{largest}\n\n"
+        f"### Speed\n\n{speed}"
     )
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-"
 
 
 def _stage_order(name: str) -> int:
@@ -79,12 +98,13 @@ def _stage_order(name: str) -> int:
 def video_tables(results: Sequence[VideoResult]) -> str:
     kept = markdown_table(
         ["method", "frames in/out", "fps in/out", "audio in/out", "covered %", "recall %", "holes",
-         "background MAD", "still same %", "id distance", "track within", "between tracks", "flicker"],
+         "background MAD", "still same %", "id distance", "track within", "between tracks", "flicker",
+         "phantoms", "phantoms/frame"],
         [
             [r.method, f"{r.frames_in}/{r.frames_out}", f"{r.fps_in:.3g}/{r.fps_out:.3g}",
              f"{r.audio_in}/{r.audio_out}", fmt(r.coverage, True), fmt(r.recall, True), r.holes,
              fmt(r.background_mad), fmt(r.still_same, True), fmt(r.identity_distance), fmt(r.stability_within),
-             fmt(r.stability_between), fmt(r.flicker)]
+             fmt(r.stability_between), fmt(r.flicker), r.phantoms, fmt(r.phantoms_per_frame)]
             for r in results
         ],
     )  # fmt: skip
@@ -93,7 +113,11 @@ def video_tables(results: Sequence[VideoResult]) -> str:
         ["method", "frames/s"] + [f"{s} ms/frame" for s in stages],
         [[r.method, fmt(r.frames_per_s)] + [fmt(r.stage_ms.get(s, float("nan"))) for s in stages] for r in results],
     )
-    return f"### Video\n\n{kept}\n\n### Speed\n\n{speed}"
+    decided = markdown_table(
+        ["method", "tracks painted", "tracks filtered (reason: count)"],
+        [[r.method, r.painted, _reasons(r.filtered)] for r in results],
+    )
+    return f"### Video\n\n{kept}\n\n{decided}\n\n### Speed\n\n{speed}"
 
 
 def _jsonable(obj: object) -> object:
@@ -107,7 +131,7 @@ def _jsonable(obj: object) -> object:
 
 
 def result_dict(r: MethodResult | VideoResult) -> dict:
-    skip = {"samples", "sample"}
+    skip = {"samples", "sample", "largest_crops", "phantom_crops"}
     return _jsonable({f.name: getattr(r, f.name) for f in fields(r) if f.name not in skip})  # type: ignore[return-value]
 
 
@@ -120,14 +144,6 @@ def _fit(img: np.ndarray, h: int) -> np.ndarray:
     return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if img.shape[0] > h else cv2.INTER_LINEAR)
 
 
-def _crop(img: np.ndarray, box: np.ndarray, grow: float = 1.6) -> np.ndarray:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    half = max(box[2] - box[0], box[3] - box[1]) * grow / 2
-    y0, y1 = int(max(cy - half, 0)), int(min(cy + half, img.shape[0]))
-    x0, x1 = int(max(cx - half, 0)), int(min(cx + half, img.shape[1]))
-    return img[y0:y1, x0:x1] if y1 > y0 and x1 > x0 else img
-
-
 def contact_sheet(
     samples: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]], height: int = SHEET_HEIGHT
 ) -> np.ndarray:
@@ -137,13 +153,32 @@ def contact_sheet(
         cells = [_fit(orig, height), _fit(anon, height)]
         if len(boxes):
             big = boxes[np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))]
-            cells += [_fit(_crop(orig, big), height), _fit(_crop(anon, big), height)]
+            cells += [_fit(face_crop(orig, big), height), _fit(face_crop(anon, big), height)]
         rows.append(np.concatenate([np.pad(c, ((0, 0), (0, 4), (0, 0)), constant_values=255) for c in cells], 1))
     if not rows:
         return np.full((height, height, 3), 255, np.uint8)
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
     return np.concatenate(rows, 0)
+
+
+def grid_sheet(rows: Sequence[Sequence[np.ndarray]], cell: int = 160, per_line: int = 2) -> np.ndarray:
+    """Rows of equal-size square cells (each crop resized to `cell`), `per_line` rows side by side: for the
+    largest-faces sheet (original | method | method ...) and the phantom sheet (original | output)."""
+    if not rows:
+        return np.full((cell, cell, 3), 255, np.uint8)
+    lines = [
+        np.concatenate(
+            [np.pad(cv2.resize(c, (cell, cell), interpolation=cv2.INTER_AREA), ((2, 2), (2, 2), (0, 0)),
+                    constant_values=255) for c in row], 1)
+        for row in rows
+    ]  # fmt: skip
+    width = max(x.shape[1] for x in lines)
+    lines = [np.pad(x, ((0, 0), (0, width - x.shape[1] + 12), (0, 0)), constant_values=255) for x in lines]
+    while len(lines) % per_line:
+        lines.append(np.full_like(lines[0], 255))
+    blocks = [np.concatenate(lines[k : k + per_line], 1) for k in range(0, len(lines), per_line)]
+    return np.concatenate(blocks, 0)
 
 
 def save_png(path: Path, rgb: np.ndarray) -> None:
@@ -203,19 +238,36 @@ VIDEO_CHARTS = (
 )
 
 
-def write_report(out: Path, meta: dict, results: Sequence[MethodResult | VideoResult], notes: Sequence[str]) -> Path:
+def write_report(
+    out: Path,
+    meta: dict,
+    results: Sequence[MethodResult | VideoResult],
+    notes: Sequence[str],
+    largest_originals: Sequence[np.ndarray] | None = None,
+) -> Path:
     """report.md, report.json, contact_<method>.png and charts.png in `out`; returns report.md's path."""
     out.mkdir(parents=True, exist_ok=True)
     video = bool(results) and isinstance(results[0], VideoResult)
     for r in results:
         samples = [r.sample] if isinstance(r, VideoResult) and r.sample else getattr(r, "samples", [])
         save_png(out / f"contact_{r.method}.png", contact_sheet(samples))
+    pictures = [f"contact_{r.method}.png" for r in results]
+    still = [r for r in results if isinstance(r, MethodResult)]
+    if still and still[0].largest_crops and largest_originals is not None:
+        # one row per face, largest first: original | each method
+        rows = [[o, *(r.largest_crops[k] for r in still)] for k, o in enumerate(largest_originals)]
+        save_png(out / "largest_faces.png", grid_sheet(rows, per_line=1 if len(still) > 3 else 2))
+        pictures.append("largest_faces.png (original | " + " | ".join(r.method for r in still) + ")")
+    for r in results:
+        if r.phantom_crops:
+            save_png(out / f"phantoms_{r.method}.png", grid_sheet([list(p) for p in r.phantom_crops], 96, 4))
+            pictures.append(f"phantoms_{r.method}.png (original | output)")
     if results:
         bar_charts(out / "charts.png", results, VIDEO_CHARTS if video else STILL_CHARTS)
     write_json(out / "report.json", {**meta, "notes": list(notes)}, results)
     tables = (video_tables(results) if video else still_tables(results)) if results else "(no method could run)"  # type: ignore[arg-type]
     head = "\n".join(f"- {k}: {v}" for k, v in meta.items())
     text = f"# deepanon evaluate\n\n{head}\n\n{tables}\n\n" + "".join(f"- {n}\n" for n in notes)
-    text += "\nPictures: " + ", ".join(f"contact_{r.method}.png" for r in results) + ", charts.png\n"
+    text += "\nPictures: " + ", ".join(pictures) + ", charts.png\n"
     (out / "report.md").write_text(text)
     return out / "report.md"

@@ -16,8 +16,9 @@ from deepanon.evaluate.detectors import DlibHogDetector, independent_detector
 from deepanon.evaluate.dlib_faces import DlibFaces
 from deepanon.evaluate.identity import SAME_PERSON_DISTANCE
 from deepanon.evaluate.peers import build_peers, gan_weights_path
+from deepanon.evaluate.phantoms import ORIGINAL_SCORE, PHANTOM_IOU, PHANTOM_SCORE
 from deepanon.evaluate.report import write_report
-from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT, evaluate_method, reference
+from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT, LARGEST_FACES, evaluate_method, reference
 from deepanon.evaluate.video_eval import evaluate_video_method, trim_video, video_reference
 from deepanon.geometry.masks import DEFAULT_MASK_SCALE
 
@@ -49,6 +50,12 @@ def definitions(kind: str) -> list[str]:
         "on the anonymized image); few samples in 128 dims bias it upwards, so compare methods, not papers. "
         "landmark shift: mean distance of dlib's 68 points (same box) original vs anonymized / eye distance; pose "
         "shift: the same over the 5 points the GAN keeps (eye centres, nose tip, mouth corners), not the jaw or brows.",
+        f"phantom faces: dlib HOG detections (score >= {PHANTOM_SCORE}, image doubled) on the output that overlap "
+        f"(IoU >= {PHANTOM_IOU}) no ground-truth box and no detection on the original of dlib HOG or dlib's CNN "
+        f"(score >= {ORIGINAL_SCORE}); neither is a detector deepanon or deface decides with. painted / filtered: "
+        "detections (video: tracks) given a new face / a filter, and why (deepanon/anonymize/decide.py).",
+        f"largest faces: the {LARGEST_FACES} largest ground-truth faces of the set alone (AP with the others "
+        "ignored, identity distance and landmark shift as above); largest_faces.png shows them.",
     ]
 
 
@@ -101,6 +108,7 @@ def run_evaluation(
     if opts.limit:
         meta["limit"] = f"{opts.limit} (spread evenly over the data)"
     progress("measuring the originals")
+    largest = None
     if dataset.kind == "video":
         src = dataset.root
         work = tempfile.TemporaryDirectory(prefix="deepanon-eval-")
@@ -134,6 +142,7 @@ def run_evaluation(
             gt_detector = DlibHogDetector()  # neither deepanon's nor deface's detector
             meta["ground truth"] = "none in a faces folder: dlib HOG boxes on the originals stand in for it"
         ref_s = reference(dataset, detector, dlib_faces, gt_detector)
+        largest = ref_s.largest_crops
         if len(ref_s.descriptors) >= 2:
             notes.append(impostor_note(np.stack(ref_s.descriptors)))
         cache_s: dict = {}
@@ -143,7 +152,7 @@ def run_evaluation(
             "generate (the GAN's network), blend (the rest of Anonymizer.replace_faces: alignment, filters, warping, "
             "blending / deface.anonymize_frame), encode (write_image)."
         )
-    report = write_report(out, meta, results, definitions(dataset.kind) + notes)
+    report = write_report(out, meta, results, definitions(dataset.kind) + notes, largest)
     return report, notes
 
 

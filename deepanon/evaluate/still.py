@@ -29,6 +29,7 @@ from deepanon.evaluate.identity import (
 )
 from deepanon.evaluate.matching import matched_gt
 from deepanon.evaluate.peers import Peer
+from deepanon.evaluate.phantoms import PhantomCounter
 from deepanon.evaluate.timing import StageTimer
 from deepanon.evaluate.wider import HEIGHT_CLASSES, height_class
 from deepanon.media.images import read_image, write_image
@@ -39,6 +40,8 @@ IDENTITY_MIN_HEIGHT = 48
 REFERENCE_MIN_SCORE = 0.5  # faces folder: the reference detector's box counts as ground truth above this
 SAMPLES = 4  # images kept for the contact sheets
 MIN_CLASS_FACES = 10  # AP per height class only where the class has this many ground-truth faces
+LARGEST_FACES = 24  # the largest ground-truth faces of the set get their own contact sheet and numbers
+PHANTOM_CROPS = 24  # phantom faces kept per method for their contact sheet
 
 
 @dataclass
@@ -64,7 +67,15 @@ class MethodResult:
     pose_shift: float = float("nan")  # the 5 conditioned points of the 68 only
     images_per_s: float = float("nan")
     stage_ms: dict[str, float] = field(default_factory=dict)  # per image
+    phantoms: int = 0  # faces found on the output where the original has none (evaluate/phantoms.py)
+    phantoms_per_100: float = float("nan")  # per 100 images
+    painted: int = 0  # detections that got a painted face (gan); the rest got a filter
+    filtered: dict[str, int] = field(default_factory=dict)  # per reason: detections given a filter instead
+    # the LARGEST_FACES largest ground-truth faces: AP kept, identity distance, landmark shift on them alone
+    largest: dict[str, float] = field(default_factory=dict)
     samples: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
+    largest_crops: list[np.ndarray] = field(default_factory=list, repr=False)  # in Reference.largest's order
+    phantom_crops: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)  # original, output
 
 
 def _boxes(faces: Sequence[Face]) -> np.ndarray:
@@ -103,6 +114,21 @@ def ap_ratio_by_height(
     return out
 
 
+def face_crop(img: np.ndarray, box: np.ndarray, grow: float = 1.6) -> np.ndarray:
+    """The square around a box grown `grow` times about its centre, clipped to the image."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half = max(box[2] - box[0], box[3] - box[1]) * grow / 2
+    y0, y1 = int(max(cy - half, 0)), int(min(cy + half, img.shape[0]))
+    x0, x1 = int(max(cx - half, 0)), int(min(cx + half, img.shape[1]))
+    return img[y0:y1, x0:x1] if y1 > y0 and x1 > x0 else img
+
+
+def largest_faces(gt: Sequence[np.ndarray], n: int = LARGEST_FACES) -> list[tuple[int, int]]:
+    """(image, face) indices of the n largest ground-truth boxes (by area), largest first."""
+    sizes = [(float((b[2] - b[0]) * (b[3] - b[1])), i, j) for i, g in enumerate(gt) for j, b in enumerate(g)]
+    return [(i, j) for _, i, j in sorted(sizes, key=lambda t: -t[0])[:n]]
+
+
 @dataclass
 class Reference:
     """What is measured once on the originals, shared by every method."""
@@ -113,6 +139,9 @@ class Reference:
     identity_boxes: list[np.ndarray]
     descriptors: list[np.ndarray]  # at the original's own landmarks
     landmarks68: list[np.ndarray]
+    known: list[np.ndarray] = field(default_factory=list)  # per image: boxes that excuse a face on the output
+    largest: list[tuple[int, int]] = field(default_factory=list)  # largest_faces(gt)
+    largest_crops: list[np.ndarray] = field(default_factory=list)  # the originals of those faces
 
 
 def reference(
@@ -121,6 +150,7 @@ def reference(
     """Measure the originals once. Without ground truth (a faces folder), `gt_detector`'s boxes (dlib HOG, which is
     neither deepanon's nor deface's detector) stand in for it, else the independent detector's confident ones."""
     ref = Reference([], [], [], [], [], [])
+    phantoms = PhantomCounter(dlib_faces) if dlib_faces is not None else None
     for item in dataset.items:
         rgb = read_image(item.path).rgb
         dets = detector(rgb)
@@ -132,6 +162,8 @@ def reference(
         ref.detections.append(dets)
         big = ref.gt[-1][(ref.gt[-1][:, 3] - ref.gt[-1][:, 1]) >= IDENTITY_MIN_HEIGHT]
         ref.identity_boxes.append(big)
+        if phantoms is not None:
+            ref.known.append(phantoms.known(rgb, ref.gt[-1]))
         if dlib_faces is None:
             ref.shapes5.append([])
             continue
@@ -139,12 +171,39 @@ def reference(
         ref.shapes5.append(shapes)
         ref.descriptors += [dlib_faces.descriptor(rgb, s) for s in shapes]
         ref.landmarks68 += [dlib_faces.landmarks68(rgb, b) for b in big]
+    ref.largest = largest_faces(ref.gt)
+    for i, j in ref.largest:
+        ref.largest_crops.append(face_crop(read_image(dataset.items[i].path).rgb, ref.gt[i][j]))
     return ref
 
 
 # Detections per detector_key: per image, the faces and the seconds detection took (deterministic detectors, so
 # methods sharing one detector share its work; each method's table still shows the detection time).
 DetectionCache = dict[str, list[tuple[list[Face], float]]]
+
+
+def largest_numbers(
+    ref: Reference,
+    anon_dets: list[np.ndarray],
+    distances: np.ndarray,
+    id_keys: list[tuple[int, int]],
+    shifts: list[np.ndarray],
+) -> dict[str, float]:
+    """AP kept, mean identity distance and landmark shift over the largest faces (Reference.largest) alone."""
+    want = set(ref.largest)
+    ignore = [np.array([(i, j) not in want for j in range(len(g))], bool) for i, g in enumerate(ref.gt)]
+    before = average_precision(ref.gt, ref.detections, ignore=ignore)
+    after = average_precision(ref.gt, anon_dets, ignore=ignore)
+    rows = [k for k, key in enumerate(id_keys) if key in want]
+    return {
+        "faces": float(len(want)),
+        "min_height": float(min((ref.gt[i][j][3] - ref.gt[i][j][1] for i, j in want), default=float("nan"))),
+        "ap_ratio": after / before if before > 0 else float("nan"),
+        "identity_distance": float(np.mean(distances[rows])) if rows else float("nan"),
+        "landmark_shift": (
+            float(np.mean([landmark_shift(ref.landmarks68[k], shifts[k]) for k in rows])) if rows else float("nan")
+        ),
+    }
 
 
 def evaluate_method(
@@ -161,6 +220,10 @@ def evaluate_method(
     cov_flags, rec_flags, shares, anon_dets = [], [], [], []
     mads, kept = [], []
     same_desc, own_desc, shifts, id_covered = [], [], [], []
+    id_keys: list[tuple[int, int]] = []  # (image, gt face) of each same_desc entry
+    phantoms = PhantomCounter(dlib_faces) if dlib_faces is not None and ref.known else None
+    largest_at = {k: r for r, k in enumerate(ref.largest)}
+    res.largest_crops = [np.zeros((1, 1, 3), np.uint8)] * len(ref.largest)
     cache = {} if cache is None else cache
     known = cache.get(peer.detector_key)
     found: list[tuple[list[Face], float]] = []
@@ -195,9 +258,18 @@ def evaluate_method(
                 mads.append((bg.mad, bg.pixels))
                 kept.append((bg.kept, bg.pixels))
             anon_dets.append(detector(out))
+            for j, box in enumerate(gt):
+                if (n, j) in largest_at:
+                    res.largest_crops[largest_at[n, j]] = face_crop(out, box)
+            if phantoms is not None:
+                found_p = phantoms.phantoms(out, rgb, ref.known[n])
+                res.phantoms += len(found_p)
+                for d in found_p[: max(PHANTOM_CROPS - len(res.phantom_crops), 0)]:
+                    res.phantom_crops.append((face_crop(rgb, d, 2.0), face_crop(out, d, 2.0)))
             if dlib_faces is not None:
                 big = (gt[:, 3] - gt[:, 1]) >= IDENTITY_MIN_HEIGHT
                 id_covered += list(covered(share)[big])
+                id_keys += [(n, int(j)) for j in np.flatnonzero(big)]
                 for box, shape in zip(ref.identity_boxes[n], ref.shapes5[n]):
                     same_desc.append(dlib_faces.descriptor(out, shape))  # where the original face was
                     own_desc.append(dlib_faces.descriptor(out, dlib_faces.shape5(out, box)))  # as a viewer sees it
@@ -206,6 +278,8 @@ def evaluate_method(
                 res.samples.append((rgb, out, gt))
             progress(f"{peer.name}: {n + 1}/{len(dataset.items)}")
     cache.setdefault(peer.detector_key, found)
+    res.phantoms_per_100 = 100 * res.phantoms / max(len(dataset.items), 1) if phantoms is not None else float("nan")
+    res.painted, res.filtered = peer.decisions() if hasattr(peer, "decisions") else (0, {})
     res.coverage = _per_class(ref.gt, cov_flags)
     res.recall = _per_class(ref.gt, rec_flags)
     all_shares = np.concatenate(shares) if shares else np.zeros(0)
@@ -227,6 +301,7 @@ def evaluate_method(
         res.frechet = frechet_distance(orig, np.stack(own_desc))
         res.landmark_shift = float(np.mean([landmark_shift(o, a) for o, a in zip(ref.landmarks68, shifts)]))
         res.pose_shift = float(np.mean([pose_shift(o, a) for o, a in zip(ref.landmarks68, shifts)]))
+        res.largest = largest_numbers(ref, anon_dets, dist, id_keys, shifts)
     res.stage_ms = timer.per_item_ms(len(dataset.items))
     res.images_per_s = len(dataset.items) / timer.total if timer.total > 0 else float("nan")
     return res

@@ -23,7 +23,8 @@ from deepanon.evaluate.dlib_faces import DlibFaces
 from deepanon.evaluate.identity import embedding_distances, identity_score
 from deepanon.evaluate.matching import matched_gt
 from deepanon.evaluate.peers import Peer
-from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT, REFERENCE_MIN_SCORE
+from deepanon.evaluate.phantoms import PhantomCounter
+from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT, PHANTOM_CROPS, REFERENCE_MIN_SCORE, face_crop
 from deepanon.evaluate.timing import StageTimer
 from deepanon.evaluate.video_metrics import (
     box_change,
@@ -81,6 +82,7 @@ class VideoReference:
     codec_noise_p99: float  # 99th percentile of the per-pixel change an identity transcode makes, grey levels
     shapes5: dict[tuple[int, int], object] = field(default_factory=dict)  # (frame, face) -> dlib shape
     descriptors: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    known: list[np.ndarray] = field(default_factory=list)  # per frame: boxes that excuse a face on the output
 
 
 def video_reference(src: Path, detector: Detector, dlib_faces: DlibFaces | None) -> VideoReference:
@@ -95,10 +97,13 @@ def video_reference(src: Path, detector: Detector, dlib_faces: DlibFaces | None)
         codec_s = time.perf_counter() - t0
         again = decode_frames(dst)
     noise = [np.abs(a.astype(np.int16) - b.astype(np.int16)).max(-1) for a, b in zip(frames[::10], again[::10])]
-    boxes = []
+    boxes, known = [], []
+    phantoms = PhantomCounter(dlib_faces) if dlib_faces is not None else None
     for fr in frames:
         d = detector(fr)
         boxes.append(d[d[:, 4] >= REFERENCE_MIN_SCORE, :4])
+        if phantoms is not None:  # the reference detector is dlib's HOG when dlib is there: reuse its search
+            known.append(phantoms.known(fr, np.zeros((0, 4)), d if detector.name == "dlib HOG" else None))
     n = max(len(frames), 1)
     ref = VideoReference(
         frames,
@@ -111,6 +116,7 @@ def video_reference(src: Path, detector: Detector, dlib_faces: DlibFaces | None)
         1000 * max(codec_s - decode_s, 0.0) / n,
         float(np.percentile(np.concatenate([x.ravel() for x in noise]), 99)) if noise else 0.0,
     )
+    ref.known = known
     if dlib_faces is not None:
         for t in range(0, len(frames), IDENTITY_EVERY):
             for j, b in enumerate(boxes[t]):
@@ -143,6 +149,11 @@ class VideoResult:
     flicker: float = float("nan")  # frame-to-frame change inside the faces, anonymized / original
     frames_per_s: float = float("nan")  # wall clock of the whole transcode (+ shared detection time when reused)
     stage_ms: dict[str, float] = field(default_factory=dict)  # per frame
+    phantoms: int = 0  # faces found on the output where the original has none, over all frames
+    phantoms_per_frame: float = float("nan")
+    painted: int = 0  # tracks that got a painted face (gan); the rest got a filter
+    filtered: dict[str, int] = field(default_factory=dict)  # per reason: tracks given a filter instead
+    phantom_crops: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list, repr=False)
     sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
 
@@ -199,7 +210,14 @@ def evaluate_video_method(
     cov, rec, mads = [], [], []
     same, emb, emb_ids = [], [], []
     change_out = change_orig = 0.0
+    phantoms = PhantomCounter(dlib_faces) if dlib_faces is not None and ref.known else None
     for t, (orig, out) in enumerate(zip(ref.frames, outs)):
+        if phantoms is not None:
+            found_p = phantoms.phantoms(out, orig, ref.known[t])
+            res.phantoms += len(found_p)
+            if len(found_p) and len(res.phantom_crops) < PHANTOM_CROPS and t % 10 == 0:
+                d = found_p[0]  # a few frames apart: one phantom held for seconds would fill the sheet
+                res.phantom_crops.append((face_crop(orig, d, 2.0), face_crop(out, d, 2.0)))
         boxes = ref.boxes[t]
         if t > 0:
             change_out += box_change(outs[t - 1], out, boxes)[0]
@@ -234,6 +252,8 @@ def evaluate_video_method(
         res.identity_faces, res.still_same, res.identity_distance = ident.faces, ident.still_same, ident.mean_distance
         stab = identity_stability(np.stack(emb), np.array(emb_ids))
         res.stability_within, res.stability_between = stab.within, stab.between
+    res.phantoms_per_frame = res.phantoms / max(len(outs), 1) if phantoms is not None else float("nan")
+    res.painted, res.filtered = peer.decisions() if hasattr(peer, "decisions") else (0, {})
     n = max(len(outs), 1)
     res.stage_ms = {"decode": ref.decode_ms, **timer.per_item_ms(n), "encode": ref.encode_ms}
     res.frames_per_s = len(outs) / wall if wall > 0 else float("nan")

@@ -119,7 +119,11 @@ def crop(rgb: np.ndarray, M: np.ndarray, resolution: int, border: int = cv2.BORD
 
 
 def warp_back(
-    crop_img: np.ndarray, M: np.ndarray, region_shape: tuple[int, int], offset: tuple[int, int]
+    crop_img: np.ndarray,
+    M: np.ndarray,
+    region_shape: tuple[int, int],
+    offset: tuple[int, int],
+    interpolation: int = cv2.INTER_LINEAR,
 ) -> np.ndarray:
     """The crop resampled into an image rectangle of `region_shape` (h, w) whose top-left is `offset` (x0, y0)."""
     x0, y0 = offset
@@ -130,7 +134,7 @@ def warp_back(
         crop_img,
         _cv_matrix(M_region),
         (w, h),
-        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        flags=interpolation | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
 

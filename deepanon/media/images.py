@@ -6,50 +6,88 @@ Decisions:
   second lossy generation is added and alpha/16 bit survive).
 - Formats: JPEG (and MPO, the JPEG variant phones write: only the primary image is written, the embedded previews,
   which would show the original faces, are dropped), PNG, WebP, BMP, TIFF. Anything else -> MediaError.
-- Multi-frame files (animated PNG/WebP, multi-page TIFF) are refused with MediaError: writing only the first frame
-  would silently drop data, and leaving other frames un-anonymized would leak faces.
+- GIF is read and written as GIF. Multi-frame files (animated GIF/PNG/WebP, multi-page TIFF) are read by
+  `read_animation` into every frame (composited as displayed) with its duration and the loop count, and written
+  back by `write_animation` in the same format: every frame is anonymized, none dropped. read_image raises
+  MultiFrameImage (a MediaError) for them so a caller that only handles stills cannot write the first frame alone.
 - Pixels the anonymizer did not change are copied from the native array (16 bit, CMYK, alpha, 1 bit...), so
   lossless outputs are bit-exact outside the changed region; only changed pixels are converted back from RGB.
 - Metadata: by default only the ICC profile (colour, not personal) and DPI/transparency survive; EXIF (with GPS),
   XMP, comments, IPTC and text chunks are dropped. keep_metadata keeps EXIF minus GPS and the EXIF thumbnail (a
   picture of the original faces), XMP, comments and text; orientation is always reset to 1 since pixels are
-  stored upright. IPTC in JPEG (APP13) cannot be written by Pillow and is always dropped.
+  stored upright. Location never survives: the EXIF GPS IFD and MakerNote (vendor data, often with a position),
+  XMP location properties (exif:GPS*, photoshop:City/State/Country, Iptc4xmp location, any *GPS*/*Location*
+  name), PNG text chunks named for a location and raw EXIF/IPTC profiles stored as text. IPTC (JPEG APP13, TIFF
+  tag 33723) is always dropped: it holds city/country fields.
+- Damage that decoders paper over is reported in LoadedImage.warnings: corrupt JPEG entropy data (libjpeg-turbo
+  via simplejpeg, strict mode) and PNG chunks whose CRC does not match.
 - 16-bit RGB(A) PNG/TIFF are read and written with OpenCV (Pillow reduces them to 8 bit); for PNG the ICC profile
   (and text/EXIF with keep_metadata) are spliced in as chunks, 16-bit RGB TIFF outputs carry no metadata.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import struct
+import threading
+import warnings
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+import simplejpeg
 from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from deepanon.media.atomic import atomic_output
 from deepanon.media.errors import MediaError, os_reason
 
-# We check the pixel count ourselves (with the caller's limit) before decoding; Pillow's own global limit would
-# otherwise block a user who raised --max-pixels, or warn on every large photo.
-Image.MAX_IMAGE_PIXELS = None
 DEFAULT_MAX_PIXELS = 100_000_000
+# Pillow's bomb guard is one process-wide number (Image.MAX_IMAGE_PIXELS) that it checks inside Image.open. Our
+# limit is per call: it is put in place for the open only, under a lock, and the host's value restored at once.
+_PILLOW_LIMIT_LOCK = threading.Lock()
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff"})
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif"}
+)
 # Pillow format name -> the format we write. MPO is a JPEG with appended preview images.
-_SUPPORTED = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WEBP", "BMP": "BMP", "DIB": "BMP", "TIFF": "TIFF"}
+_SUPPORTED = {
+    "JPEG": "JPEG",
+    "MPO": "JPEG",
+    "PNG": "PNG",
+    "WEBP": "WEBP",
+    "BMP": "BMP",
+    "DIB": "BMP",
+    "TIFF": "TIFF",
+    "GIF": "GIF",
+}
 _MIN_JPEG_QUALITY = 90
 _LOSSY_WEBP_QUALITY = 95
 _LOSSLESS_TIFF = {"raw", "tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits"}
 # TIFF tags kept with keep_metadata: descriptive text, XMP, IPTC. No GPS, no EXIF sub-IFD (Pillow cannot rewrite
 # it reliably in TIFF).
-_TIFF_KEEP_TAGS = (270, 271, 272, 305, 306, 315, 700, 33432, 33723)
+_TIFF_KEEP_TAGS = (270, 271, 272, 305, 306, 315, 700, 33432)
 _ORIENTATION = 0x0112
 _GPS_IFD = 0x8825
+_EXIF_IFD = 0x8769
+_MAKER_NOTE = 0x927C
+# XMP property (local) names that can locate a picture: exif:GPS*, photoshop:City, Iptc4xmpCore:Location,
+# Iptc4xmpExt:LocationShown, drone-dji:GpsLatitude, ... Matched loosely on purpose: dropping an odd property
+# costs nothing, keeping a location is the leak --keep-metadata promises not to make.
+_LOCATION_NAME = (
+    rb"[\w.-]+:\w*(?:GPS|Gps|gps|Latitude|Longitude|Altitude|Location|City|State|Country|Sublocation|WorldRegion)\w*"
+)
+_XMP_LOCATION = (
+    re.compile(rb"<(" + _LOCATION_NAME + rb")\b[^>]*/>", re.S),
+    re.compile(rb"<(" + _LOCATION_NAME + rb")\b[^>]*>.*?</\1\s*>", re.S),
+    re.compile(rb"\s" + _LOCATION_NAME + rb"""\s*=\s*(?:"[^"]*"|'[^']*')""", re.S),
+)
+_TEXT_LOCATION = re.compile(r"gps|latitude|longitude|location|city|country|raw profile", re.I)
+_JPEG_DAMAGE = ("corrupt", "premature", "huffman", "invalid", "bogus", "truncat")
 _XMP_ORIENTATION = (
     re.compile(rb'(tiff:Orientation=")\d(")'),
     re.compile(rb"(<tiff:Orientation>)\d(</tiff:Orientation>)"),
@@ -89,14 +127,38 @@ class LoadedImage:
     progressive: bool = False
     lossless: bool = True  # WebP: lossless (VP8L) or lossy (VP8)
     compression: str | None = None  # TIFF compression
+    warnings: list[str] = field(default_factory=list)  # damage the decoder papered over (the image was read)
 
     @property
     def size(self) -> tuple[int, int]:
         return self.rgb.shape[1], self.rgb.shape[0]
 
 
+class MultiFrameImage(MediaError):
+    """read_image's refusal of an animation or multi-page file: read it with read_animation instead."""
+
+
 def is_image_path(path: Path | str) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+@contextlib.contextmanager
+def _open_limited(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+    """Image.open with `max_pixels` as Pillow's bomb limit for this call only (the global is restored before the
+    file is decoded); Pillow's error above twice the limit becomes our MediaError."""
+    with _PILLOW_LIMIT_LOCK:
+        old = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we refuse over the limit below
+                im = Image.open(path)
+        except Image.DecompressionBombError:
+            raise MediaError(f"decompression bomb: more than twice the limit of {max_pixels} pixels") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = old
+    with im:
+        yield im
 
 
 # ---------------------------------------------------------------- reading
@@ -108,9 +170,11 @@ def read_image(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loaded
     try:
         if path.is_dir():
             raise MediaError("is a directory")
+        if path.exists() and not path.is_file():  # never opened: reading a FIFO would wait forever
+            raise MediaError("not a regular file (a FIFO, socket or device)")
         if path.stat().st_size == 0:
             raise MediaError("empty file")
-        with Image.open(path) as im:
+        with _open_limited(path, max_pixels) as im:
             return _read_opened(path, im, max_pixels)
     except MediaError:
         raise
@@ -141,7 +205,7 @@ def _read_opened(path: Path, im: Image.Image, max_pixels: int) -> LoadedImage:
         raise MediaError(f"decompression bomb: {w * h} pixels exceeds the limit of {max_pixels} (use --max-pixels)")
     n_frames = getattr(im, "n_frames", 1)
     if n_frames > 1 and im.format != "MPO":
-        raise MediaError(f"multi-frame image ({n_frames} frames) is not supported")
+        raise MultiFrameImage(f"multi-frame image ({n_frames} frames)")
 
     rawmode = _tile_rawmode(im)  # before getexif(): for PNG it may decode the image and clear the tile list
     info = im.info
@@ -182,11 +246,49 @@ def _read_opened(path: Path, im: Image.Image, max_pixels: int) -> LoadedImage:
     else:
         im.load()  # decodes now; truncated/corrupt data raises OSError here
         native, kind = _native_from_pil(im)
+        # Pillow turns TIFFs upright itself while loading (and drops the tag): what is left is ours to apply.
+        orientation = int(im.getexif().get(_ORIENTATION, 1) or 1) if fmt == "TIFF" else orientation
+        orientation = orientation if orientation in range(1, 9) else 1
+        loaded.orientation = orientation
 
+    loaded.warnings = _hidden_damage(path, fmt)
     native = np.ascontiguousarray(_orient(native, orientation))
     loaded.native, loaded.kind = native, kind
     loaded.rgb = np.ascontiguousarray(_to_rgb8(native, kind))
     return loaded
+
+
+def _hidden_damage(path: Path, fmt: str) -> list[str]:
+    """Damage Pillow decodes through without a word: corrupt JPEG entropy data, PNG chunks with a bad CRC."""
+    data = path.read_bytes()
+    if fmt == "JPEG":
+        try:  # entropy decoding at 1/8 scale: libjpeg-turbo's warnings, without the full-size IDCT
+            simplejpeg.decode_jpeg(data, colorspace="gray", min_factor=8, strict=True)
+        except ValueError as e:
+            msg = str(e)
+            if any(k in msg.lower() for k in _JPEG_DAMAGE):
+                return [f"corrupt JPEG data, decoded with errors ({msg.strip()[:100]})"]
+        return []
+    if fmt == "PNG":
+        bad = sorted(set(_png_bad_crc(data)))
+        if bad:
+            return [f"PNG checksum mismatch in {', '.join(bad)} chunk(s): the data may be damaged"]
+    return []
+
+
+def _png_bad_crc(data: bytes) -> Iterator[str]:
+    pos = 8
+    while pos + 12 <= len(data):
+        length = struct.unpack(">I", data[pos : pos + 4])[0]
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 8 + length
+        if end + 4 > len(data):
+            return
+        if zlib.crc32(data[pos + 4 : end]) & 0xFFFFFFFF != struct.unpack(">I", data[end : end + 4])[0]:
+            yield kind.decode("latin-1", "replace")
+        if kind == b"IEND":
+            return
+        pos = end + 4
 
 
 def _as_bytes(v: object) -> bytes | None:
@@ -372,21 +474,37 @@ def _pil_from_native(native: np.ndarray, kind: str) -> Image.Image:
 
 
 def _upright_exif(raw: bytes) -> bytes:
-    """EXIF for keep_metadata: GPS removed, orientation 1, no IFD1 thumbnail (it shows the original faces)."""
+    """EXIF for keep_metadata: GPS and the MakerNote removed, orientation 1, no IFD1 thumbnail (it shows the
+    original faces)."""
     exif = Image.Exif()
     exif.load(raw)
     exif.get_ifd(_GPS_IFD)  # load it so that the deletion below also drops the cached IFD
     if _GPS_IFD in exif:
         del exif[_GPS_IFD]
     exif._ifds.pop(_GPS_IFD, None)  # Pillow caches loaded IFDs and would write them back
+    exif.get_ifd(_EXIF_IFD).pop(_MAKER_NOTE, None)  # the cached sub-IFD is what tobytes writes
     exif[_ORIENTATION] = 1
     return exif.tobytes()
 
 
 def _upright_xmp(xmp: bytes) -> bytes:
+    """XMP for keep_metadata: orientation 1, every location property removed."""
     for pattern in _XMP_ORIENTATION:
         xmp = pattern.sub(rb"\g<1>1\g<2>", xmp)
+    for pattern in _XMP_LOCATION:
+        xmp = pattern.sub(b"", xmp)
     return xmp
+
+
+def _kept_text(text: dict[str, str]) -> dict[str, str]:
+    """PNG text chunks for keep_metadata: none named for a location or holding a raw EXIF/IPTC profile."""
+    kept = {}
+    for k, v in text.items():
+        if k == "XML:com.adobe.xmp":
+            kept[k] = _upright_xmp(v.encode("utf-8")).decode("utf-8", "replace")
+        elif not _TEXT_LOCATION.search(k):
+            kept[k] = v
+    return kept
 
 
 def _save_kwargs(loaded: LoadedImage, keep: bool) -> dict:
@@ -407,9 +525,7 @@ def _save_kwargs(loaded: LoadedImage, keep: bool) -> dict:
             kw["transparency"] = loaded.transparency
         if keep and loaded.text:
             info = PngImagePlugin.PngInfo()
-            for k, v in loaded.text.items():
-                if k == "XML:com.adobe.xmp":
-                    v = _upright_xmp(v.encode("utf-8")).decode("utf-8", "replace")
+            for k, v in _kept_text(loaded.text).items():
                 info.add_itxt(k, v)
             kw["pnginfo"] = info
     elif fmt == "WEBP":
@@ -454,7 +570,103 @@ def _encode_16bit_color(native: np.ndarray, loaded: LoadedImage, keep: bool) -> 
         if loaded.exif:
             raw = _upright_exif(loaded.exif)
             extra += _png_chunk(b"eXIf", raw[6:] if raw.startswith(b"Exif\0\0") else raw)
-        for k, v in loaded.text.items():
+        for k, v in _kept_text(loaded.text).items():
             key = k.encode("latin-1", "replace")[:79]
             extra += _png_chunk(b"iTXt", key + b"\0\0\0\0\0" + v.encode("utf-8"))
     return data[:33] + extra + data[33:]
+
+
+# ---------------------------------------------------------------- animations and multi-page files
+
+
+@dataclass
+class Animation:
+    """Every frame of an animated GIF/PNG/WebP or multi-page TIFF, as displayed, upright RGB (alpha apart)."""
+
+    frames: list[np.ndarray]  # HxWx3 uint8 each; TIFF pages may differ in size
+    alpha: list[np.ndarray | None]  # HxW uint8 per frame, None where the frame is opaque
+    durations: list[int]  # ms per frame (0 for TIFF pages)
+    format: str  # GIF, PNG, WEBP or TIFF
+    loop: int | None = None  # 0: forever; None: the format's default (play once)
+    lossless: bool = True  # WebP
+    compression: str | None = None  # TIFF
+    icc_profile: bytes | None = None
+
+    @property
+    def same_size(self) -> bool:
+        return len({f.shape for f in self.frames}) == 1
+
+
+def read_animation(path: Path | str, max_pixels: int = DEFAULT_MAX_PIXELS) -> Animation:
+    """All frames of a multi-frame image; MediaError when bad or when all frames together exceed max_pixels (they
+    are held in memory together, like a short video)."""
+    path = Path(path)
+    try:
+        with _open_limited(path, max_pixels) as im:
+            fmt = _SUPPORTED.get(im.format or "")
+            if fmt not in ("GIF", "PNG", "WEBP", "TIFF"):
+                raise MediaError(f"unsupported multi-frame format {im.format}")
+            n = getattr(im, "n_frames", 1)
+            w, h = im.size
+            if n * w * h > max_pixels:
+                raise MediaError(
+                    f"animation too large: {n} frames of {w}x{h} exceed the limit of {max_pixels} pixels in all "
+                    "(use --max-pixels)"
+                )
+            anim = Animation([], [], [], fmt, loop=im.info.get("loop"), icc_profile=im.info.get("icc_profile"))
+            anim.compression = im.info.get("compression")
+            if fmt == "WEBP":
+                anim.lossless = _webp_is_lossless(path)
+            for i in range(n):
+                im.seek(i)
+                im.load()
+                native, kind = _native_from_pil(im)
+                if fmt == "TIFF":
+                    orientation = int(im.getexif().get(_ORIENTATION, 1) or 1)
+                    native = _orient(native, orientation if orientation in range(1, 9) else 1)
+                has_alpha = kind in ("LA", "RGBA", "RGBA16")
+                anim.frames.append(np.ascontiguousarray(_to_rgb8(native, kind)))
+                anim.alpha.append(np.ascontiguousarray(native[..., -1]).astype(np.uint8) if has_alpha else None)
+                anim.durations.append(int(im.info.get("duration", 0) or 0))
+            return anim
+    except MediaError:
+        raise
+    except UnidentifiedImageError:
+        raise MediaError("not an image or video (unknown format)") from None
+    except OSError as e:
+        raise MediaError(_decode_reason(e)) from None
+    except (ValueError, SyntaxError, struct.error, IndexError, KeyError, TypeError, zlib.error, EOFError) as e:
+        raise MediaError(f"corrupt image ({type(e).__name__})") from None
+
+
+def write_animation(dst: Path | str, anim: Animation, frames: list[np.ndarray]) -> None:
+    """Write the anonymized `frames` (one per anim frame, same sizes) to dst atomically, in anim's format with its
+    durations and loop count. No metadata is carried over (only the colour profile)."""
+    if len(frames) != len(anim.frames) or any(a.shape != b.shape for a, b in zip(frames, anim.frames)):
+        raise ValueError("write_animation needs one frame of the original size per frame")
+    images = []
+    for rgb, alpha in zip(frames, anim.alpha):
+        im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
+        if alpha is not None:
+            im.putalpha(Image.fromarray(alpha, "L"))
+        images.append(im)
+    kw: dict = {"save_all": True, "append_images": images[1:]}
+    if anim.format != "TIFF":
+        kw["duration"] = anim.durations
+        if anim.loop is not None:
+            kw["loop"] = anim.loop
+    if anim.icc_profile and anim.format != "GIF":
+        kw["icc_profile"] = anim.icc_profile
+    if anim.format == "GIF" and any(a is not None for a in anim.alpha):
+        kw["disposal"] = 2  # frames are whole canvases: clear before each, so transparency does not show the last
+    if anim.format == "PNG":
+        kw["default_image"] = False
+    if anim.format == "WEBP":
+        kw.update(lossless=True, exact=True) if anim.lossless else kw.update(quality=_LOSSY_WEBP_QUALITY)
+    if anim.format == "TIFF":
+        kw["compression"] = anim.compression if anim.compression in _LOSSLESS_TIFF else "tiff_adobe_deflate"
+    try:
+        with atomic_output(Path(dst)) as tmp:
+            images[0].save(tmp, format=anim.format, **kw)
+    except OSError as e:
+        raise MediaError(os_reason(e) if e.errno is not None else f"cannot encode image ({e})") from None

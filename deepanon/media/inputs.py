@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from deepanon.media.atomic import is_temp_name
+from deepanon.media.errors import os_reason
 from deepanon.media.images import IMAGE_EXTENSIONS
 from deepanon.media.video import VIDEO_EXTENSIONS
 
@@ -49,13 +51,34 @@ def _is_inside(path: Path, folder: Path) -> bool:
         return False
 
 
+_APPLE_DOUBLE = b"\x00\x05\x16\x07"  # macOS "._name" resource-fork files: metadata, not a picture
+
+
+def real_path(path: Path) -> Path:
+    """The absolute path with links resolved as far as they go; never raises on a symlink loop (Path.resolve does)."""
+    return Path(os.path.realpath(path))
+
+
+def _is_apple_double(path: Path) -> bool:
+    if not path.name.startswith("._"):
+        return False
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == _APPLE_DOUBLE
+    except OSError:
+        return False
+
+
 def _walk(root: Path, plan: Plan) -> list[Path]:
-    """Media files under root, sorted, following symlinked folders once (a loop is reported, not followed)."""
+    """Media files under root, sorted, following symlinked folders once (a loop is reported, not followed).
+
+    Hidden files and folders are searched too: a hidden picture still shows people. Only deepanon's own
+    temporaries and macOS AppleDouble files (resource forks named like the picture) are passed over."""
     found: list[Path] = []
     seen: set[str] = set()
 
     def on_error(err: OSError) -> None:
-        plan.errors.append((Path(err.filename or root), err.strerror or str(err)))
+        plan.errors.append((Path(err.filename or root), os_reason(err)))
 
     for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=True):
         real = os.path.realpath(dirpath)
@@ -64,15 +87,17 @@ def _walk(root: Path, plan: Plan) -> list[Path]:
             dirnames[:] = []
             continue
         seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(dirnames)
         for name in sorted(filenames):
-            if name.startswith("."):
-                continue  # hidden files, including our own temporary outputs
+            if is_temp_name(name):
+                continue  # our own temporary outputs
             path = Path(dirpath) / name
-            if path.suffix.lower() in MEDIA_EXTENSIONS:
-                found.append(path)
-            else:
+            if path.suffix.lower() not in MEDIA_EXTENSIONS or _is_apple_double(path):
                 plan.ignored += 1
+            elif path.is_symlink() and not path.exists():
+                plan.errors.append((path, "broken symbolic link or symlink loop"))
+            else:
+                found.append(path)
     return found
 
 
@@ -80,14 +105,15 @@ def plan_jobs(inputs: list[Path], output: Path) -> Plan:
     """Raises UsageError when OUTPUT would land inside an input folder or on an input file."""
     if not inputs:
         raise UsageError("no INPUT given")
-    out_abs = output.resolve()
+    out_abs = real_path(output)
     plan = Plan()
     single_file_target = len(inputs) == 1 and not inputs[0].is_dir() and output.suffix != "" and not output.is_dir()
     for inp in inputs:
-        if not inp.exists() and not inp.is_symlink():
-            plan.errors.append((inp, "no such file or folder"))
+        if not inp.exists():
+            reason = "broken symbolic link or symlink loop" if inp.is_symlink() else "no such file or folder"
+            plan.errors.append((inp, reason))
             continue
-        inp_abs = inp.resolve()
+        inp_abs = real_path(inp)
         if inp.is_dir():
             if _is_inside(out_abs, inp_abs):
                 raise UsageError(f"output {output} is inside input folder {inp}: choose an output outside it")
@@ -98,7 +124,7 @@ def plan_jobs(inputs: list[Path], output: Path) -> Plan:
             plan.jobs.append(Job(inp, output, output.name))
         else:
             plan.jobs.append(Job(inp, output / inp.name, inp.name))
-    plan.jobs = drop_collisions(plan.jobs, lambda p: p.resolve(), plan.errors)
+    plan.jobs = drop_collisions(plan.jobs, real_path, plan.errors)
     return plan
 
 

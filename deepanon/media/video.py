@@ -112,6 +112,8 @@ def _open_input(path: Path) -> Iterator[av.container.InputContainer]:
     if path.is_dir():
         raise MediaError("is a directory")
     try:
+        if path.exists() and not path.is_file():  # never opened: reading a FIFO would wait forever
+            raise MediaError("not a regular file (a FIFO, socket or device)")
         if path.stat().st_size == 0:
             raise MediaError("empty file")
         container = av.open(str(path), "r")
@@ -154,7 +156,7 @@ def _info(container: av.container.InputContainer, first: av.VideoFrame | None) -
         duration=duration,
         container=container.format.name,
         video_codec=v.codec_context.name,
-        audio_codecs=[a.codec_context.name for a in container.streams.audio],
+        audio_codecs=[_audio_codec(a) for a in container.streams.audio],
     )
 
 
@@ -238,8 +240,14 @@ class _AudioRoute:
     resampler: av.AudioResampler | None = None
 
 
+def _audio_codec(ain: av.AudioStream) -> str:
+    codec = ain.codec_context.codec
+    return getattr(codec, "canonical_name", None) or codec.name
+
+
 def _add_audio_stream(out: av.container.OutputContainer, fmt: str, ain: av.AudioStream) -> _AudioRoute:
-    if ain.codec_context.name in _COPYABLE_AUDIO.get(fmt, set()):
+    # The codec's canonical name: the decoder's can differ (FFmpeg decodes MP3 with "mp3float", AC-3 "ac3_fixed")
+    if _audio_codec(ain) in _COPYABLE_AUDIO.get(fmt, set()):
         with contextlib.suppress(ValueError, av.error.FFmpegError):
             stream = out.add_stream_from_template(ain)
             return _AudioRoute(stream, encoder=False)

@@ -1,0 +1,182 @@
+"""A painted face only where there is a face: the per-detection decision, the track's treatment, the counts."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data
+
+from deepanon.anonymize.decide import (
+    LANDMARKS,
+    NO_LANDMARKS,
+    PAINTED,
+    SECOND_OPINION,
+    SMALL,
+    better,
+    decide,
+    landmarks_plausible,
+)
+from deepanon.anonymize.files import count_treatments
+from deepanon.anonymize.filters import apply_filter
+from deepanon.config import PaintConfig
+from deepanon.types import Face
+
+# the 5 points of an upright face, as shares of its box (eyes, nose, mouth corners)
+UPRIGHT = np.array([[0.3, 0.38], [0.7, 0.38], [0.5, 0.58], [0.35, 0.78], [0.65, 0.78]], np.float32)
+
+
+def face_at(x0: float, y0: float, side: float, score: float = 0.9, points: np.ndarray = UPRIGHT) -> Face:
+    return Face((x0, y0, x0 + side, y0 + side), score, (points * side + np.array([x0, y0])).astype(np.float32))
+
+
+def test_landmarks_must_fit_the_box() -> None:
+    assert landmarks_plausible(face_at(10, 10, 100))
+    upside_down = UPRIGHT.copy()
+    upside_down[:, 1] = 1.0 - upside_down[:, 1]
+    assert not landmarks_plausible(face_at(10, 10, 100, points=upside_down))
+    assert not landmarks_plausible(face_at(10, 10, 100, points=UPRIGHT + np.array([0.0, 0.9], np.float32)))
+    one_eye = UPRIGHT.copy()
+    one_eye[1] = one_eye[0]
+    assert not landmarks_plausible(face_at(10, 10, 100, points=one_eye))
+    assert not landmarks_plausible(Face((0, 0, 50, 50), 0.9))
+
+
+def test_decide_gives_a_reason_for_every_filtered_detection() -> None:
+    cfg = PaintConfig(paint_threshold=0.9, check_landmarks=True)
+    assert decide(face_at(0, 0, 100), 0.95, cfg) == PAINTED
+    assert decide(face_at(0, 0, 100), 0.5, cfg) == SECOND_OPINION
+    assert decide(face_at(0, 0, 8), 1.0, cfg) == SMALL
+    assert decide(Face((0, 0, 100, 100), 0.99), 1.0, cfg) == NO_LANDMARKS
+    flipped = UPRIGHT[[3, 4, 2, 0, 1]]
+    assert decide(face_at(0, 0, 100, points=flipped), 1.0, cfg) == LANDMARKS
+    assert decide(face_at(0, 0, 100), 0.0, PaintConfig(paint_threshold=0.0)) == PAINTED  # 0: paint everything
+    # a track's observations: a painted one wins, else the more face-like
+    assert better((0.3, SECOND_OPINION), (0.95, PAINTED)) == (0.95, PAINTED)
+    assert better((0.99, PAINTED), (0.97, SECOND_OPINION)) == (0.99, PAINTED)
+    assert better((0.2, SECOND_OPINION), (0.6, SECOND_OPINION)) == (0.6, SECOND_OPINION)
+
+
+def test_treatments_are_counted() -> None:
+    faces = [Face((0, 0, 1, 1), 1, treatment=t) for t in (PAINTED, PAINTED, SMALL, SECOND_OPINION)]
+    assert count_treatments(faces) == {PAINTED: 2, SMALL: 1, SECOND_OPINION: 1}
+    assert count_treatments(faces[:1], {PAINTED: 3, SMALL: 1}) == {PAINTED: 4, SMALL: 1}
+    assert count_treatments([Face((0, 0, 1, 1), 1)]) == {}
+
+
+def test_summary_line_counts_painted_and_filtered() -> None:
+    from deepanon.batch import Summary
+    from deepanon.cli import _summary_line
+
+    s = Summary(done=2, face_count=5, treatments={PAINTED: 3, SECOND_OPINION: 1, SMALL: 1})
+    line = _summary_line(s, 0, "gan", "cpu")
+    assert "3 painted, 2 filtered: second-opinion 1, small 1" in line
+    assert "painted" not in _summary_line(Summary(done=1, face_count=1), 0, "blur", "cpu")
+
+
+def test_track_choice_is_fixed_once_read() -> None:
+    from deepanon.track import TrackChoices
+
+    choices: TrackChoices[tuple[float, str]] = TrackChoices(better)
+    choices.observe(1, (0.2, SECOND_OPINION))
+    choices.observe(1, (0.95, PAINTED))
+    choices.observe(2, (0.4, SECOND_OPINION))
+    assert choices.choice(1) == (0.95, PAINTED)
+    assert choices.choice(2) == (0.4, SECOND_OPINION)
+    assert not choices.open(2)
+    choices.observe(2, (0.99, PAINTED))  # too late: the track has been shown with its filter
+    assert choices.choice(2) == (0.4, SECOND_OPINION)
+    assert choices.choice(3) is None
+    assert choices.fixed() == {1: (0.95, PAINTED), 2: (0.4, SECOND_OPINION)}
+
+
+# --- the real pipeline: a face among face-like clutter -------------------------------------------------------------
+
+
+def clutter_scene() -> tuple[np.ndarray, Face, list[Face]]:
+    """A brick wall with a cat's head on it and the astronaut's head beside (scikit-image's public-domain images),
+    the astronaut's face box (MTCNN-like, with landmarks) and two false alarms as a low-threshold detector reports
+    them: on the cat's face and on the bricks, each with landmarks that fit its box."""
+    brick = cv2.cvtColor(data.brick(), cv2.COLOR_GRAY2RGB)
+    img = np.tile(brick, (2, 2, 1))[:540, :960].copy()
+    img[100:300, 40:270] = data.chelsea()[30:230, 100:330]
+    img[150:390, 650:860] = data.astronaut()[20:260, 120:330]
+    cat = face_at(95, 140, 110, score=0.25)
+    wall = face_at(400, 300, 90, score=0.22)
+    return img, cat, [cat, wall]
+
+
+@pytest.fixture(scope="module")
+def anon():
+    from deepanon.anonymize.pipeline import Anonymizer
+
+    return Anonymizer(method="gan", device="cpu", seed=0, detector="mtcnn")
+
+
+@pytest.fixture(scope="module")
+def scene_faces(anon) -> tuple[np.ndarray, Face, list[Face]]:
+    img, _, clutter = clutter_scene()
+    found = anon.detect([img])[0]
+    assert len(found) == 1, "the scene has one real face"
+    return img, found[0], clutter
+
+
+def test_only_the_face_is_painted_and_the_clutter_is_still_changed(anon, scene_faces) -> None:
+    img, face, clutter = scene_faces
+    treated = anon.treat([img], [[face, *clutter]])[0]
+    assert [f.treatment for f in treated] == [PAINTED, SECOND_OPINION, SECOND_OPINION]
+    seeds = anon.face_seeds("scene", treated)
+    out = anon.replace_faces([img], [treated], [seeds])[0]
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    # the face got a new face: not the filter's output there
+    blurred = apply_filter(img, [face], "blur", anon.config.painter.mask_scale, anon.config.painter.feather)
+    assert np.abs(out[y0:y1, x0:x1].astype(int) - blurred[y0:y1, x0:x1]).mean() > 8
+    for c in clutter:
+        cx0, cy0, cx1, cy1 = (int(v) for v in c.box)
+        region = (slice(cy0, cy1), slice(cx0, cx1))
+        # still anonymized (privacy first) ...
+        assert np.abs(out[region].astype(int) - img[region]).max(axis=-1).mean() > 4
+        # ... by the filter alone: exactly what blurring the detection gives, nothing invented
+        alone = apply_filter(
+            img, [c], anon.config.paint.rest, anon.config.painter.mask_scale, anon.config.painter.feather
+        )
+        assert np.array_equal(out[region], alone[region])
+
+
+def test_paint_threshold_zero_paints_everything(scene_faces) -> None:
+    from deepanon.anonymize.pipeline import Anonymizer
+
+    img, face, clutter = scene_faces
+    everything = Anonymizer(method="gan", device="cpu", seed=0, detector="mtcnn", paint_threshold=0.0)
+    assert {f.treatment for f in everything.treat([img], [[face, *clutter]])[0]} == {PAINTED}
+
+
+def test_a_track_keeps_its_treatment_through_holds(anon, scene_faces) -> None:
+    """The face is detected in frames 0-2 and 6-11 only (held in 3-5, where the picture shows no face any more:
+    a second opinion there would say no); the cat in every frame. Every frame paints the face's track and filters
+    the cat's, and the counts say so."""
+    from deepanon.anonymize.pipeline import VideoState
+
+    img, face, clutter = scene_faces
+    hidden = img.copy()
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    hidden[y0 - 40 : y1 + 40, x0 - 40 : x1 + 40] = img[y0 - 40 : y1 + 40, 400 : 400 + (x1 - x0) + 80]
+    frames = [hidden if 3 <= t <= 5 else img for t in range(12)]
+    found = [([] if 3 <= t <= 5 else [face]) + [clutter[0]] for t in range(12)]
+    video = VideoState()
+    outs, tracked = [], []
+    for fr, fs in zip(frames, found):
+        o, t = anon.replace_video([fr], [fs], "clip", video)
+        outs += o
+        tracked += t
+    o, t = anon.replace_video([], [], "clip", video)
+    outs += o
+    tracked += t
+    assert len(tracked) == 12
+    by_track: dict[int, set[str]] = {}
+    for fs in tracked:
+        for f in fs:
+            by_track.setdefault(f.track_id, set()).add(f.treatment)
+    assert sorted(map(sorted, by_track.values())) == [[PAINTED], [SECOND_OPINION]]
+    assert all(len(fs) == 2 for fs in tracked)  # the face held through 3-5
+    assert count_treatments(f for fs in tracked for f in fs) == {PAINTED: 12, SECOND_OPINION: 12}
