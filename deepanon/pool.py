@@ -59,11 +59,11 @@ def parallel_outcomes(
     *,
     overwrite: bool = False,
 ) -> Iterator[tuple[Job, object]]:
-    """(job, Outcome) in the order of `jobs`: images by `n_workers` processes, videos by `run_here` in this
-        process (while the workers go on with the images). A worker that dies (killed, out of memory) fails the job it
-        was on with `broken(job)`'s outcome; the rest then run here. `work(anonymizer, job, overwrite=...)`, a module-level
-    function (workers receive it by name), runs one job in a worker: the batch runner's run_job (this module sits below
-    it and does not import it)."""
+    """(job, Outcome) in the order of `jobs`: images by `n_workers` processes, videos by `run_here` in this process
+    (while the workers go on with the images). A worker that dies (killed, out of memory) fails the job it was on
+    with `broken(job)`'s outcome; the rest then run here. `work(anonymizer, job, overwrite=...)`, a module-level
+    function (workers receive it by name), runs one job in a worker: the batch runner's run_job (this module sits
+    below it and does not import it)."""
     images = [j for j in jobs if not j.is_video]
     n_workers = min(n_workers, len(images) // MIN_IMAGES_PER_WORKER)
     if n_workers <= 1:
