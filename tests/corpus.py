@@ -166,6 +166,16 @@ def build(root: Path) -> list[Entry]:
     entries.append(
         Entry(make_test_video(root / "video" / "vfr.mp4", clip, n_frames=8, pts=vfr, fps=Fraction(25)), "ok", "video")
     )
+    # An edit list: the video starts 5 frames after the file's time 0 (an empty edit in the mp4's elst), with audio
+    # from 0; its timestamps must come out as they went in.
+    late = [5 + i for i in range(8)]
+    entries.append(
+        Entry(
+            make_test_video(root / "video" / "editlist.mp4", clip, n_frames=8, pts=late, fps=Fraction(25), audio=1),
+            "ok",
+            "video",
+        )
+    )
     tiny = make_test_video(root / "video" / "tiny.mp4", [np.full((16, 16, 3), 9 * i, np.uint8) for i in range(6)])
     entries.append(Entry(tiny, "ok", "video"))
     return entries
