@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -171,8 +171,10 @@ class BatchReporter:
         report: IO[str] | None = None,
         console: Console | None = None,
         show_progress: bool = True,
+        ignored: Sequence[Path | str] = (),
     ) -> None:
         self.console = console or Console(stderr=True)
+        self._ignored = ignored  # non-media files of the input folders: one report line each
         self.summary = Summary()
         self._total, self._errors, self._report = total, errors, report
         self._config, self._method = config, config.method
@@ -201,6 +203,8 @@ class BatchReporter:
             summary.failed += 1
             summary.failures.append(f"{path}: {reason}")
             self._write({"input": str(path), "status": "failed", "error": reason})
+        for path in self._ignored:  # so a report names every file that was not anonymized
+            self._write({"input": str(path), "status": "ignored", "reason": "not an image or video (by extension)"})
         self._progress.__enter__()
         self._task = self._progress.add_task("anonymizing", total=self._total, frames=0, faces=0, rate="")
         return self
@@ -271,7 +275,13 @@ def run_batch(
     """jobs > 1: images by that many worker processes (deepanon.pool); the same outputs, report and summary."""
 
     reporter = BatchReporter(
-        len(plan.jobs), plan.errors, anon.config, report=report, console=console, show_progress=show_progress
+        len(plan.jobs),
+        plan.errors,
+        anon.config,
+        report=report,
+        console=console,
+        show_progress=show_progress,
+        ignored=plan.ignored,
     )
 
     def here(job: Job) -> Outcome:

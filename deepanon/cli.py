@@ -304,7 +304,7 @@ def anonymize(
             _usage_error(err, exc)
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
-        typer.echo(_summary_line(summary, ignored, config.method, where))
+        typer.echo(_summary_line(summary, len(ignored), config.method, where))
         raise typer.Exit(summary.exit_code)
     try:
         plan = plan_jobs([Path(p) for p in inputs], Path(output))
@@ -327,7 +327,7 @@ def anonymize(
     finally:
         if report_file:
             report_file.close()
-    typer.echo(_summary_line(summary, plan.ignored, config.method, anon.device))
+    typer.echo(_summary_line(summary, len(plan.ignored), config.method, anon.device))
     raise typer.Exit(summary.exit_code)
 
 

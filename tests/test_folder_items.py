@@ -56,6 +56,26 @@ def test_symlink_loop_does_not_abort_the_batch(tmp_path: Path) -> None:
     assert "Traceback" not in res.output
 
 
+def test_the_report_names_every_file_that_was_not_anonymized(tmp_path: Path) -> None:
+    """A picture in a format deepanon does not read (by extension) is never silently left out of the report."""
+    import json
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(_faces_frame()).save(src / "a.png")
+    (src / "holiday.heic").write_bytes(b"not read by deepanon")
+    report = tmp_path / "run.jsonl"
+    res = CliRunner().invoke(
+        app, ["anonymize", str(src), "-o", str(tmp_path / "out"), "-m", "blur", "-q", "--report", str(report)]
+    )
+    assert res.exit_code == 0, res.output
+    assert "1 non-media files ignored" in res.output
+    lines = [json.loads(s) for s in report.read_text().splitlines()[1:]]  # after the settings line
+    ignored = [r for r in lines if r["status"] == "ignored"]
+    assert [r["input"] for r in ignored] == [str(src / "holiday.heic")]
+    assert {r["status"] for r in lines} == {"done", "ignored"}
+
+
 # 2: names are printed exactly, never as rich markup or emoji codes
 def test_paths_with_markup_and_emoji_codes_are_printed_exactly(tmp_path: Path) -> None:
     src = tmp_path / "album["

@@ -22,7 +22,7 @@ def test_folder_tree_is_mirrored_and_non_media_ignored(tmp_path):
     rels = sorted(j.rel for j in plan.jobs)
     assert rels == ["a.jpg", "deep/er/c.mp4", "sub dir/b ü.PNG"]
     assert all(j.dst == tmp_path / "out" / j.rel for j in plan.jobs)
-    assert plan.ignored == 1 and plan.errors == []
+    assert len(plan.ignored) == 1 and plan.errors == []
     assert [j.is_video for j in sorted(plan.jobs, key=lambda j: j.rel)] == [False, True, False]
 
 
@@ -86,7 +86,7 @@ def test_hidden_pictures_are_done_and_only_our_temporaries_and_apple_double_pass
     (src / "._a.jpg").write_bytes(b"\x00\x05\x16\x07" + b"\x00" * 60)  # macOS resource fork, not a picture
     plan = plan_jobs([src], tmp_path / "out")
     assert sorted(j.rel for j in plan.jobs) == [".hidden.jpg", ".thumbnails/t.png"]
-    assert plan.ignored == 1 and plan.errors == []
+    assert len(plan.ignored) == 1 and plan.errors == []
 
 
 def test_symlink_loops_are_named_and_the_rest_is_planned(tmp_path):

@@ -70,17 +70,17 @@ class AnonymizeFiles:
         return {"index": index, "outcome": outcome}
 
 
-def _plan(inputs: list[str], output: str) -> tuple[list[Task], list[tuple[str, str]], list, int]:
+def _plan(inputs: list[str], output: str) -> tuple[list[Task], list[tuple[str, str]], list, list[str]]:
     """(tasks for workers with absolute paths, (input, output) as the user wrote them for messages, errors, ignored)."""
     if any(is_url(p) for p in [*inputs, output]):
         up = plan_urls(inputs, output)
         shown = [(t.src, t.dst) for t in up.tasks]
         tasks = [Task(absolute(t.src), absolute(t.dst), t.rel) for t in up.tasks]
-        return tasks, shown, list(up.errors), up.ignored
+        return tasks, shown, list(up.errors), list(up.ignored)
     plan = plan_jobs([Path(p) for p in inputs], Path(output))
     shown = [(str(j.src), str(j.dst)) for j in plan.jobs]
     tasks = [Task(os.path.abspath(j.src), os.path.abspath(j.dst), j.rel) for j in plan.jobs]
-    return tasks, shown, list(plan.errors), plan.ignored
+    return tasks, shown, list(plan.errors), [str(p) for p in plan.ignored]
 
 
 def _init(ray: Any, address: str | None) -> bool:
@@ -141,7 +141,7 @@ def run_ray(
     report_path: Path | None = None,
     console: Console | None = None,
     show_progress: bool = True,
-) -> tuple[Summary, int, str]:
+) -> tuple[Summary, list[str], str]:
     """Anonymize on Ray. Returns (summary, non-media files ignored, where it ran). Raises UsageError (exit 2)."""
     console = console or Console(stderr=True)
     ray = import_ray()
@@ -172,6 +172,7 @@ def run_ray(
                 report=report,
                 console=console,
                 show_progress=show_progress,
+                ignored=ignored,
             )
             with reporter:
                 if tasks:

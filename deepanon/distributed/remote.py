@@ -56,7 +56,7 @@ class Task:
 class UrlPlan:
     tasks: list[Task] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
-    ignored: int = 0
+    ignored: list[str] = field(default_factory=list)  # non-media files (named in the report)
 
 
 def _join(base: str, rel: str) -> str:
@@ -89,7 +89,7 @@ def plan_urls(inputs: list[str], output: str) -> UrlPlan:
                 if any(is_temp_name(part) for part in rel.split("/")):
                     continue  # our own temporary outputs (hidden files are pictures too: done)
                 if posixpath.splitext(rel)[1].lower() not in MEDIA_EXTENSIONS:
-                    plan.ignored += 1
+                    plan.ignored.append(_join(inp, rel))
                     continue
                 plan.tasks.append(Task(_join(inp, rel), _join(output, rel), rel))
         elif fs.isfile(path):

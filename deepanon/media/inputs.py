@@ -40,7 +40,8 @@ class Job:
 class Plan:
     jobs: list[Job] = field(default_factory=list)
     errors: list[tuple[Path, str]] = field(default_factory=list)  # inputs that cannot even be listed
-    ignored: int = 0  # files in input folders that are not images or videos
+    # files in input folders that are not images or videos (named in the report, counted in the summary)
+    ignored: list[Path] = field(default_factory=list)
 
 
 def _is_inside(path: Path, folder: Path) -> bool:
@@ -93,7 +94,7 @@ def _walk(root: Path, plan: Plan) -> list[Path]:
                 continue  # our own temporary outputs
             path = Path(dirpath) / name
             if path.suffix.lower() not in MEDIA_EXTENSIONS or _is_apple_double(path):
-                plan.ignored += 1
+                plan.ignored.append(path)
             elif path.is_symlink() and not path.exists():
                 plan.errors.append((path, "broken symbolic link or symlink loop"))
             else:
