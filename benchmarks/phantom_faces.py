@@ -69,10 +69,11 @@ def run(args: argparse.Namespace) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     methods = tuple(args.methods.split(","))
     out: dict = {"detector": repr(DetectorConfig()), "seconds": {}}
-    jobs = [("wider", args.data, args.wider_limit)]
-    if args.pan_images:
+    sets = args.sets.split(",")
+    jobs = [("wider", args.data, args.wider_limit)] if "wider" in sets else []
+    if args.pan_images and "pan" in sets:
         jobs.append(("pan", make_pan(args.data, WORK / "pan.mp4", args.pan_images, args.pan_frames), 0))
-    if args.clip_frames:
+    if args.clip_frames and "hamilton" in sets:
         jobs.append(("hamilton", args.clip, args.clip_frames))
     for name, src, limit in jobs:
         t0 = time.perf_counter()
@@ -96,7 +97,7 @@ def tables(before: dict, after: dict) -> str:
     classes = [c for c, _, _ in HEIGHT_CLASSES]
     rows = []
     for label, res in (("before", before), ("after", after)):
-        for m, r in res["wider"].items():
+        for m, r in res.get("wider", {}).items():
             rows.append(
                 [label, m, r["phantoms"], _f(r["phantoms_per_100"]), r.get("painted", 0), _reasons(r.get("filtered"))]
                 + [_f(r["coverage"].get(c), True) for c in classes]
@@ -123,7 +124,7 @@ def tables(before: dict, after: dict) -> str:
     )  # fmt: skip
     big = []
     for label, res in (("before", before), ("after", after)):
-        for m, r in res["wider"].items():
+        for m, r in res.get("wider", {}).items():
             lg = r.get("largest") or {}
             big.append(
                 [label, m, int(lg.get("faces", 0)), _f(lg.get("min_height"))]
@@ -152,6 +153,7 @@ def main() -> None:
     ap.add_argument("--pan-frames", type=int, default=24)
     ap.add_argument("--clip-frames", type=int, default=90)
     ap.add_argument("--methods", default="gan,blur,deface-blur")
+    ap.add_argument("--sets", default="wider,pan,hamilton", help="which data sets to run (comma-separated)")
     ap.add_argument("--publish", action="store_true", help="write before | after into RESULTS.md")
     ap.add_argument("--tables-only", action="store_true", help="no run: tables from the saved JSON")
     args = ap.parse_args()
