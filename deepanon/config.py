@@ -98,10 +98,22 @@ class PaintConfig:
     # faces >= 64 px (benchmarks/paint_decision.py)
     check_landmarks: bool = False
     rest: str = "blur"  # the filter for the rest (anonymize/filters.py; anonymize.pipeline checks the name)
+    # The rest's filter is coarser and reaches further than --method blur's (8 cells, the painter's region): a
+    # painted face changes every pixel of its region, and at 3 cells on 1.2x the region the filtered detections
+    # are covered as often as when every detection was painted, in every size class (benchmarks/rest_filter.py).
+    rest_cells: float = 3.0
+    rest_grow: float = 1.2
+    # Video: a track is painted when more than this share of the frames it was judged in (up to the lookback's)
+    # said "paint"; 0 = any one frame.
+    track_paint_share: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.paint_threshold <= 1.0:
             raise ConfigError(f"paint_threshold must be from 0 to 1, got {self.paint_threshold}")
+        if self.rest_cells <= 0 or self.rest_grow < 1.0:
+            raise ConfigError(f"rest_cells must be > 0 and rest_grow >= 1, got {self.rest_cells}, {self.rest_grow}")
+        if not 0.0 <= self.track_paint_share < 1.0:
+            raise ConfigError(f"track_paint_share must be from 0 to below 1, got {self.track_paint_share}")
 
 
 @dataclass(frozen=True)

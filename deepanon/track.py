@@ -290,7 +290,7 @@ T = TypeVar("T")
 
 class TrackChoices(Generic[T]):
     """One choice per track for its whole life (what a track is anonymized with: a face must not appear and
-    vanish). Observations of a track are combined with `better` until its choice is first read; from then on it is
+    vanish). Observations of a track are merged with `combine` until its choice is first read; from then on it is
     fixed, so its held and carried-back boxes keep it too. Read it when the track's first frame leaves the
     Lookback: the observations of the `lookback_frames` after that frame have come in by then.
 
@@ -299,8 +299,8 @@ class TrackChoices(Generic[T]):
     >>> choices.choice(track_id)  # fixed from now on
     """
 
-    def __init__(self, better: Callable[[T, T], T]) -> None:
-        self.better = better
+    def __init__(self, combine: Callable[[T, T], T]) -> None:
+        self.combine = combine
         self._seen: dict[int, T] = {}
         self._fixed: dict[int, T] = {}
 
@@ -312,7 +312,7 @@ class TrackChoices(Generic[T]):
         if track_id in self._fixed:
             return
         old = self._seen.get(track_id)
-        self._seen[track_id] = value if old is None else self.better(old, value)
+        self._seen[track_id] = value if old is None else self.combine(old, value)
 
     def choice(self, track_id: int) -> T | None:
         """The track's choice, fixed from the first call on; None for a track never observed."""

@@ -13,13 +13,13 @@ from deepanon.anonymize.decide import (
     PAINTED,
     SECOND_OPINION,
     SMALL,
-    better,
+    Votes,
     decide,
     landmarks_plausible,
 )
 from deepanon.anonymize.files import count_treatments
 from deepanon.anonymize.filters import apply_filter
-from deepanon.config import PaintConfig
+from deepanon.config import ConfigError, PaintConfig
 from deepanon.types import Face
 
 # the 5 points of an upright face, as shares of its box (eyes, nose, mouth corners)
@@ -51,10 +51,18 @@ def test_decide_gives_a_reason_for_every_filtered_detection() -> None:
     flipped = UPRIGHT[[3, 4, 2, 0, 1]]
     assert decide(face_at(0, 0, 100, points=flipped), 1.0, cfg) == LANDMARKS
     assert decide(face_at(0, 0, 100), 0.0, PaintConfig(paint_threshold=0.0)) == PAINTED  # 0: paint everything
-    # a track's observations: a painted one wins, else the more face-like
-    assert better((0.3, SECOND_OPINION), (0.95, PAINTED)) == (0.95, PAINTED)
-    assert better((0.99, PAINTED), (0.97, SECOND_OPINION)) == (0.99, PAINTED)
-    assert better((0.2, SECOND_OPINION), (0.6, SECOND_OPINION)) == (0.6, SECOND_OPINION)
+
+
+def test_a_track_is_painted_when_most_of_its_frames_say_so() -> None:
+    one_in_three = Votes((SECOND_OPINION, PAINTED, SECOND_OPINION))
+    assert one_in_three.verdict(0.5) == SECOND_OPINION  # one confident frame of three does not paint a wall
+    assert one_in_three.verdict(0.0) == PAINTED  # 0: any one frame (the old way)
+    assert one_in_three.plus(Votes((PAINTED, PAINTED))).verdict(0.5) == PAINTED  # 3 of 5
+    assert Votes((PAINTED, SECOND_OPINION)).verdict(0.5) == SECOND_OPINION  # a tie is not a majority
+    assert Votes((SMALL, SMALL, SECOND_OPINION)).verdict(0.5) == SMALL  # the reason most frames gave
+    assert Votes().verdict(0.0) == SECOND_OPINION  # nothing spoke for a face
+    with pytest.raises(ConfigError):
+        PaintConfig(track_paint_share=1.0)  # no track could ever be painted
 
 
 def test_treatments_are_counted() -> None:
@@ -77,17 +85,17 @@ def test_summary_line_counts_painted_and_filtered() -> None:
 def test_track_choice_is_fixed_once_read() -> None:
     from deepanon.track import TrackChoices
 
-    choices: TrackChoices[tuple[float, str]] = TrackChoices(better)
-    choices.observe(1, (0.2, SECOND_OPINION))
-    choices.observe(1, (0.95, PAINTED))
-    choices.observe(2, (0.4, SECOND_OPINION))
-    assert choices.choice(1) == (0.95, PAINTED)
-    assert choices.choice(2) == (0.4, SECOND_OPINION)
+    choices: TrackChoices[Votes] = TrackChoices(Votes.plus)
+    choices.observe(1, Votes((SECOND_OPINION,)))
+    choices.observe(1, Votes((PAINTED,)))
+    choices.observe(2, Votes((SECOND_OPINION,)))
+    assert choices.choice(1) == Votes((SECOND_OPINION, PAINTED))
+    assert choices.choice(2) == Votes((SECOND_OPINION,))
     assert not choices.open(2)
-    choices.observe(2, (0.99, PAINTED))  # too late: the track has been shown with its filter
-    assert choices.choice(2) == (0.4, SECOND_OPINION)
+    choices.observe(2, Votes((PAINTED,)))  # too late: the track has been shown with its filter
+    assert choices.choice(2) == Votes((SECOND_OPINION,))
     assert choices.choice(3) is None
-    assert choices.fixed() == {1: (0.95, PAINTED), 2: (0.4, SECOND_OPINION)}
+    assert choices.fixed() == {1: Votes((SECOND_OPINION, PAINTED)), 2: Votes((SECOND_OPINION,))}
 
 
 # --- the real pipeline: a face among face-like clutter -------------------------------------------------------------
@@ -137,9 +145,8 @@ def test_only_the_face_is_painted_and_the_clutter_is_still_changed(anon, scene_f
         # still anonymized (privacy first) ...
         assert np.abs(out[region].astype(int) - img[region]).max(axis=-1).mean() > 4
         # ... by the filter alone: exactly what blurring the detection gives, nothing invented
-        alone = apply_filter(
-            img, [c], anon.config.paint.rest, anon.config.painter.mask_scale, anon.config.painter.feather
-        )
+        rest, painter = anon.config.paint, anon.config.painter
+        alone = apply_filter(img, [c], rest.rest, painter.mask_scale * rest.rest_grow, painter.feather, rest.rest_cells)
         assert np.array_equal(out[region], alone[region])
 
 

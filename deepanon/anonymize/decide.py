@@ -10,6 +10,9 @@ evidence (pure functions here; the second opinion is detect/second_opinion.py's 
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass
+
 import numpy as np
 
 from deepanon.config import PaintConfig
@@ -56,7 +59,20 @@ def decide(face: Face, second_opinion: float, config: PaintConfig) -> str:
     return PAINTED
 
 
-def better(a: tuple[float, str], b: tuple[float, str]) -> tuple[float, str]:
-    """Of two (second opinion, decision) observations of one track, the one that speaks more for a face: a
-    painted one first, then the higher O-Net score."""
-    return max(a, b, key=lambda o: (o[1] == PAINTED, o[0]))
+@dataclass(frozen=True)
+class Votes:
+    """What a track's frames said so far (video): decide()'s verdict on each frame it was judged in."""
+
+    verdicts: tuple[str, ...] = ()
+
+    def plus(self, other: Votes) -> Votes:
+        return Votes(self.verdicts + other.verdicts)
+
+    def verdict(self, paint_share: float) -> str:
+        """PAINTED when more than `paint_share` of the frames said so (0: any one frame), else the reason most
+        frames gave for the filter (no frame: nothing spoke for a face)."""
+        painted = self.verdicts.count(PAINTED)
+        if painted and painted > paint_share * len(self.verdicts):
+            return PAINTED
+        reasons = Counter(v for v in self.verdicts if v != PAINTED)
+        return reasons.most_common(1)[0][0] if reasons else SECOND_OPINION

@@ -19,21 +19,21 @@ from deepanon.types import Face
 FACE_CELLS = 8
 
 
-def _cell_size(face_size: float) -> int:
-    return max(int(round(face_size / FACE_CELLS)), 2)
+def _cell_size(face_size: float, cells: float) -> int:
+    return max(int(round(face_size / cells)), 2)
 
 
-def pixelate(roi: np.ndarray, face_size: float) -> np.ndarray:
-    cell = _cell_size(face_size)
+def pixelate(roi: np.ndarray, face_size: float, cells: float = FACE_CELLS) -> np.ndarray:
+    cell = _cell_size(face_size, cells)
     h, w = roi.shape[:2]
     small = cv2.resize(roi, (max(w // cell, 1), max(h // cell, 1)), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
-def blur(roi: np.ndarray, face_size: float) -> np.ndarray:
+def blur(roi: np.ndarray, face_size: float, cells: float = FACE_CELLS) -> np.ndarray:
     # Averaging down then smoothing back up is a blur whose cost does not grow with the face:
     # the detail lost in the downscale cannot come back, unlike a mild Gaussian.
-    cell = _cell_size(face_size)
+    cell = _cell_size(face_size, cells)
     h, w = roi.shape[:2]
     small = cv2.resize(roi, (max(w // cell, 1), max(h // cell, 1)), interpolation=cv2.INTER_AREA)
     up = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -41,11 +41,13 @@ def blur(roi: np.ndarray, face_size: float) -> np.ndarray:
     return cv2.GaussianBlur(up, (k, k), 0)
 
 
-def solid(roi: np.ndarray, face_size: float) -> np.ndarray:
+def solid(roi: np.ndarray, face_size: float, cells: float = FACE_CELLS) -> np.ndarray:
     return np.zeros_like(roi)
 
 
-FILTERS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {"blur": blur, "pixelate": pixelate, "solid": solid}
+# filter(roi, face size px, cells across the face) -> the filtered roi
+Filter = Callable[[np.ndarray, float, float], np.ndarray]
+FILTERS: dict[str, Filter] = {"blur": blur, "pixelate": pixelate, "solid": solid}
 
 
 def apply_filter(
@@ -54,8 +56,10 @@ def apply_filter(
     method: str,
     mask_scale: float = DEFAULT_MASK_SCALE,
     feather: float = DEFAULT_FEATHER,
+    cells: float = FACE_CELLS,
 ) -> np.ndarray:
-    """A copy of `rgb` with every face's feathered ellipse replaced by `method`'s filter."""
+    """A copy of `rgb` with every face's feathered ellipse replaced by `method`'s filter at `cells` cells across
+    the face."""
     fn = FILTERS[method]
     out = rgb.copy()
     for face in faces:
@@ -63,5 +67,5 @@ def apply_filter(
         if region is None:
             continue
         roi = out[region.slices]
-        out[region.slices] = blend(roi, fn(roi, max(face.width, face.height)), region.alpha)
+        out[region.slices] = blend(roi, fn(roi, max(face.width, face.height), cells), region.alpha)
     return out

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from deepanon.anonymize.decide import PAINTED, better, decide, landmarks_plausible
+from deepanon.anonymize.decide import PAINTED, Votes, decide, landmarks_plausible
 from deepanon.anonymize.files import FileResult, anonymize_file
 from deepanon.anonymize.filters import FILTERS, apply_filter
 from deepanon.anonymize.seeds import derive_seed
@@ -45,8 +45,8 @@ class VideoState:
     shots: Shots = field(default_factory=Shots)  # cuts: nothing is held or carried back across one
     camera: CameraMotion = field(default_factory=CameraMotion)  # held boxes follow a pan
     frames_detected: int = 0  # which frames get the small-face pass (every DetectorConfig.video_upscale_every-th)
-    # method gan: each track's (second opinion, decision), fixed when its first frame is replaced
-    choices: TrackChoices[tuple[float, str]] = field(default_factory=lambda: TrackChoices(better))
+    # method gan: each track's verdicts, fixed when its first frame is replaced
+    choices: TrackChoices[Votes] = field(default_factory=lambda: TrackChoices(Votes.plus))
 
 
 class Anonymizer:
@@ -148,8 +148,16 @@ class Anonymizer:
             out = self.painter.paint(
                 list(frames), [[f for f, _ in q] for q in paint], [[s for _, s in q] for q in paint], history
             )
+            rest = c.paint
             return [
-                apply_filter(o, [f for f in fs if f.treatment != PAINTED], c.paint.rest, p.mask_scale, p.feather)
+                apply_filter(
+                    o,
+                    [f for f in fs if f.treatment != PAINTED],
+                    rest.rest,
+                    p.mask_scale * rest.rest_grow,
+                    p.feather,
+                    rest.rest_cells,
+                )
                 for o, fs in zip(out, treated)
             ]
 
@@ -190,8 +198,8 @@ class Anonymizer:
                 tracked = video.tracker.update(found, None if cut else camera)
             if self.painter is not None:  # evidence for each track whose treatment is still open
                 open_ = [f for f in tracked if f.track_id is not None and video.choices.open(f.track_id)]
-                for f, verdict in zip(open_, self.judge(frame, open_) if open_ else []):
-                    video.choices.observe(f.track_id, verdict)
+                for f, (_, verdict) in zip(open_, self.judge(frame, open_) if open_ else []):
+                    video.choices.observe(f.track_id, Votes((verdict,)))
             with self.timer.stage("track"):
                 ready += video.lookback.push(frame, tracked, shot)
         if not frames:
@@ -210,8 +218,9 @@ class Anonymizer:
             return faces
         out = []
         for f in faces:
-            verdict = video.choices.choice(f.track_id) if f.track_id is not None else None
-            out.append(f if verdict is None else replace(f, treatment=verdict[1]))  # None: decided on its own
+            votes = video.choices.choice(f.track_id) if f.track_id is not None else None
+            share = self.config.paint.track_paint_share
+            out.append(f if votes is None else replace(f, treatment=votes.verdict(share)))  # None: decided alone
         return out
 
     def anonymize_video_frames(

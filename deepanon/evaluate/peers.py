@@ -62,7 +62,8 @@ class DeepanonPeer:
     def decisions(self) -> tuple[int, dict[str, int]]:
         """Method gan: detections (video: tracks) painted, and filtered per reason, of what was replaced so far."""
         if self.video is not None:
-            verdicts = [v for _, v in self.video.choices.fixed().values()]
+            share = self.anon.config.paint.track_paint_share
+            verdicts = [v.verdict(share) for v in self.video.choices.fixed().values()]
         else:
             verdicts = [f.treatment for fs in self.replaced for f in fs if f.treatment is not None]
         filtered: dict[str, int] = {}
