@@ -71,6 +71,13 @@ def test_train_resume_and_export(tmp_path: Path) -> None:
     res = runner.invoke(app, [*common, "--kimg", "0.020", "--resume", "--ada-target", "0.8"])
     assert res.exit_code == 0, res.output
     assert json.loads((run / "config.json").read_text())["ada_target"] == 0.8  # given again: it applies
+    # A run carried on with a smaller batch (a GPU run on a CPU): --batch applies to the resumed run
+    smaller = [*common, "--kimg", "0.024", "--resume"]
+    smaller[smaller.index("--batch") + 1] = "2"
+    res = runner.invoke(app, smaller)
+    assert res.exit_code == 0, res.output
+    assert json.loads((run / "config.json").read_text())["batch"] == 2
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["step"] == 7  # 20 images at 4, then 2 steps of 2
     out = tmp_path / "w" / "generator.safetensors"
     for source in (run, state):
         res = runner.invoke(app, ["export", str(source), "--out", str(out)])

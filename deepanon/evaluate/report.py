@@ -73,11 +73,7 @@ def still_tables(results: Sequence[MethodResult]) -> str:
             for r in results
         ],
     )  # fmt: skip
-    stages = sorted({k for r in results for k in r.stage_ms}, key=_stage_order)
-    speed = markdown_table(
-        ["method", "images/s"] + [f"{s} ms" for s in stages],
-        [[r.method, fmt(r.images_per_s)] + [fmt(r.stage_ms.get(s, float("nan"))) for s in stages] for r in results],
-    )
+    speed = _speed_table([(r.method, r.images_per_s, r.stage_ms) for r in results], "images/s", "ms")
     return (
         f"### Privacy\n\n{privacy}\n\n### Still a face, identity gone, realism\n\n{utility}\n\n"
         f"AP kept per face height (faces of the other heights ignored):\n\n{by_height}\n\n"
@@ -88,6 +84,15 @@ def still_tables(results: Sequence[MethodResult]) -> str:
 
 def _reasons(counts: dict[str, int]) -> str:
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) or "-"
+
+
+def _speed_table(rows: Sequence[tuple[str, float, dict[str, float]]], rate: str, unit: str) -> str:
+    """method, rate, then each stage's time: (method, rate, stage times) per method."""
+    stages = sorted({k for _, _, ms in rows for k in ms}, key=_stage_order)
+    return markdown_table(
+        ["method", rate] + [f"{s} {unit}" for s in stages],
+        [[m, fmt(v)] + [fmt(ms.get(s, float("nan"))) for s in stages] for m, v, ms in rows],
+    )
 
 
 def _stage_order(name: str) -> int:
@@ -108,11 +113,7 @@ def video_tables(results: Sequence[VideoResult]) -> str:
             for r in results
         ],
     )  # fmt: skip
-    stages = sorted({k for r in results for k in r.stage_ms}, key=_stage_order)
-    speed = markdown_table(
-        ["method", "frames/s"] + [f"{s} ms/frame" for s in stages],
-        [[r.method, fmt(r.frames_per_s)] + [fmt(r.stage_ms.get(s, float("nan"))) for s in stages] for r in results],
-    )
+    speed = _speed_table([(r.method, r.frames_per_s, r.stage_ms) for r in results], "frames/s", "ms/frame")
     decided = markdown_table(
         ["method", "tracks painted", "tracks filtered (reason: count)"],
         [[r.method, r.painted, _reasons(r.filtered)] for r in results],

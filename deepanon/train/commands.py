@@ -58,7 +58,11 @@ def train_command(
         None, help="Continue from a checkpoint.pt (exact) or a compact .safetensors state (Adam restarts)."
     ),
     resolution: int = typer.Option(NetConfig.resolution, help="Model resolution (<= the stored crop size)."),
-    batch: int = typer.Option(TrainConfig.batch, help="Batch size (the shipped weights: 128 on a GPU)."),
+    batch: int | None = typer.Option(
+        None,
+        help=f"Batch size (default {TrainConfig.batch}, or the resumed run's own; the shipped weights: 128 on a GPU). "
+        "Also applies to a resumed run, e.g. a GPU run carried on on a CPU (the resume is then not step-exact).",
+    ),
     kimg: float = typer.Option(TrainConfig.total_kimg, help="Train until this many thousand images have been seen."),
     lr: float = typer.Option(TrainConfig.g_lr, help="Adam learning rate of G and D."),
     r1_gamma: float = typer.Option(TrainConfig.r1_gamma, help="R1 penalty weight on D (lazy, every 16 steps)."),
@@ -127,7 +131,7 @@ def train_command(
         data=str(data),
         out=str(out),
         net=net,
-        batch=batch,
+        batch=TrainConfig.batch if batch is None else batch,
         g_lr=lr,
         d_lr=lr,
         r1_gamma=r1_gamma,
@@ -166,6 +170,8 @@ def train_command(
         cfg.source_weights = parse_source_weights(source_weights)
     if ada_target is not None:
         cfg.ada_target = ada_target
+    if batch is not None:
+        cfg.batch = batch
     if discriminator is not None:
         cfg.discriminator, cfg.projected_input = discriminator, projected_input
     try:
