@@ -1,12 +1,13 @@
-"""Photos in parallel (`--jobs N`): a pool of worker processes, each with its own Anonymizer, the CPU threads divided
-among them. Outcomes come back in the plan's order, so the report, the summary and resuming (a file whose output
-exists is skipped) are those of one process; each output is written atomically by the worker that made it.
+"""Photos in parallel (`--jobs N`): this process and N - 1 worker processes, each with its own Anonymizer, the CPU
+threads divided among them. Outcomes come back in the plan's order, so the report, the summary and resuming (a file
+whose output exists is skipped) are those of one process; each output is written atomically by the one that made it.
 
 Videos stay in the calling process (their frames are batched already, and the progress bar follows them live).
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -70,21 +71,32 @@ def parallel_outcomes(
         for job in jobs:
             yield job, run_here(job)
         return
+    # This process is one of the n: it works from the first second (its Anonymizer is built) while the n - 1
+    # workers start, taking the last photos not yet begun; so a pool never costs more than one process.
     # spawn: a forked copy of a process that already runs torch's thread pools can hang
     ctx = multiprocessing.get_context("spawn")
     threads = threads_per_job(n_workers)
-    with ProcessPoolExecutor(n_workers, ctx, initializer=_init, initargs=(anon.config, threads)) as pool:
+    with (
+        _threads(threads),
+        ProcessPoolExecutor(n_workers - 1, ctx, initializer=_init, initargs=(anon.config, threads)) as pool,
+    ):
         futures: dict[int, Future] = {
             i: pool.submit(_run, work, job, overwrite) for i, job in enumerate(jobs) if not job.is_video
         }
+        stolen: dict[int, object] = {}
         pool_ok = True
         try:
             for i, job in enumerate(jobs):
-                if i not in futures:
-                    yield job, run_here(job)
+                if i not in futures or not pool_ok:
+                    yield job, stolen.pop(i) if i in stolen else run_here(job)
                     continue
-                if not pool_ok:
-                    yield job, run_here(job)
+                while i not in stolen and not futures[i].done():
+                    j = _take_last_pending(futures, stolen)
+                    if j is None:
+                        break  # every photo left has begun: wait for its worker
+                    stolen[j] = run_here(jobs[j])
+                if i in stolen:
+                    yield job, stolen.pop(i)
                     continue
                 try:
                     outcome = futures[i].result()
@@ -95,3 +107,27 @@ def parallel_outcomes(
         except BaseException:  # KeyboardInterrupt included: stop the workers, never leave them running
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+
+
+def _take_last_pending(futures: dict[int, Future], stolen: dict[int, object]) -> int | None:
+    """The index of the last photo no worker has begun, now taken from the pool (its future cancelled)."""
+    for j in sorted(futures, reverse=True):
+        if j not in stolen and futures[j].cancel():
+            return j
+    return None
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    """This process's torch and OpenCV threads set to n for the pool's run (it works beside the workers)."""
+    import cv2
+    import torch
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(n)
+    cv2.setNumThreads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        cv2.setNumThreads(before[1])

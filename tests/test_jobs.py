@@ -1,14 +1,18 @@
 """`--jobs N`: photos by N worker processes write the same files, report and resume as one process."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 from PIL import Image
 from typer.testing import CliRunner
 
+from deepanon.anonymize.pipeline import Anonymizer
 from deepanon.cli import app
-from deepanon.pool import MIN_IMAGES_PER_WORKER, threads_per_job
+from deepanon.config import AnonymizerConfig
+from deepanon.media.inputs import Job
+from deepanon.pool import MIN_IMAGES_PER_WORKER, parallel_outcomes, threads_per_job
 from tests.faces import astronaut, scene
 
 SAMPLES = Path(__file__).parents[1] / "samples"
@@ -59,3 +63,27 @@ def test_two_jobs_write_what_one_process_writes(tmp_path):
 def test_threads_are_divided_among_jobs():
     assert threads_per_job(2, cores=16) == 8
     assert threads_per_job(4, cores=2) == 1
+
+
+def _worker_pid(anon, job: Job, overwrite: bool = False) -> tuple[str, int]:
+    return job.rel, os.getpid()
+
+
+def test_this_process_works_beside_the_workers_and_the_order_is_kept(tmp_path):
+    jobs = [Job(tmp_path / f"{i}.png", tmp_path / "out" / f"{i}.png", f"{i}.png") for i in range(12)]
+    jobs.insert(5, Job(tmp_path / "v.mp4", tmp_path / "out" / "v.mp4", "v.mp4"))  # a video: always here
+    anon = Anonymizer(AnonymizerConfig(method="blur"))
+
+    def here(job: Job) -> tuple[str, int]:
+        return job.rel, os.getpid()
+
+    def broken(job: Job) -> tuple[str, int]:
+        raise AssertionError("no worker dies here")
+
+    got = list(parallel_outcomes(jobs, anon, 2, here, broken, _worker_pid))
+    assert [j.rel for j, _ in got] == [j.rel for j in jobs]  # the plan's order
+    assert [rel for _, (rel, _) in got] == [j.rel for j in jobs]  # each outcome is its own job's, each once
+    pids = [pid for _, (_, pid) in got]
+    assert pids[5] == os.getpid()
+    # the pool holds 1 worker beside this process; it begins the first photos, this process takes the last ones
+    assert pids[0] != os.getpid() and pids[-1] == os.getpid()
