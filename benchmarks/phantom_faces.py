@@ -3,7 +3,7 @@ deface beside: WIDER val photos, a crowded pan made from WIDER photos (as video_
 hamilton clip. Every number comes from `deepanon evaluate` (deepanon/evaluate/phantoms.py defines a phantom).
 
     python benchmarks/phantom_faces.py --label before   # run, keep the numbers in /tmp/deepanon-phantoms/before.json
-    python benchmarks/phantom_faces.py --label after --publish   # run, then write before | after to RESULTS.md
+    python benchmarks/phantom_faces.py --label after --compare before,after --publish   # both runs in RESULTS.md
 
 WIDER pictures stay in the report folders under /tmp (never committed: a sheet of WIDER faces is a copy of data).
 """
@@ -93,10 +93,10 @@ def _f(v: float | None, pct: bool = False) -> str:
     return f"{100 * v:.1f}" if pct else f"{v:.2f}"
 
 
-def tables(before: dict, after: dict) -> str:
+def tables(runs: list[tuple[str, dict]]) -> str:
     classes = [c for c, _, _ in HEIGHT_CLASSES]
     rows = []
-    for label, res in (("before", before), ("after", after)):
+    for label, res in runs:
         for m, r in res.get("wider", {}).items():
             rows.append(
                 [label, m, r["phantoms"], _f(r["phantoms_per_100"]), r.get("painted", 0), _reasons(r.get("filtered"))]
@@ -110,7 +110,7 @@ def tables(before: dict, after: dict) -> str:
         rows,
     )
     vids = []
-    for label, res in (("before", before), ("after", after)):
+    for label, res in runs:
         for clip in ("pan", "hamilton"):
             for m, r in res.get(clip, {}).items():
                 vids.append(
@@ -123,7 +123,7 @@ def tables(before: dict, after: dict) -> str:
         vids,
     )  # fmt: skip
     big = []
-    for label, res in (("before", before), ("after", after)):
+    for label, res in runs:
         for m, r in res.get("wider", {}).items():
             lg = r.get("largest") or {}
             big.append(
@@ -154,21 +154,23 @@ def main() -> None:
     ap.add_argument("--clip-frames", type=int, default=90)
     ap.add_argument("--methods", default="gan,blur,deface-blur")
     ap.add_argument("--sets", default="wider,pan,hamilton", help="which data sets to run (comma-separated)")
-    ap.add_argument("--publish", action="store_true", help="write before | after into RESULTS.md")
+    ap.add_argument("--publish", action="store_true", help="write the tables (--compare, or this run) into RESULTS.md")
     ap.add_argument("--tables-only", action="store_true", help="no run: tables from the saved JSON")
+    ap.add_argument("--compare", default="", help="runs (labels) side by side in the tables, e.g. before,after")
     args = ap.parse_args()
     if not args.tables_only:
         run(args)
     if args.publish or args.tables_only:
-        before = json.loads((WORK / "before.json").read_text())
-        after = json.loads((WORK / f"{args.label}.json").read_text())
+        labels = args.compare.split(",") if args.compare else [args.label]
+        runs = [(name, json.loads((WORK / f"{name}.json").read_text())) for name in labels]
+        last = runs[-1][1]
         body = (
             "## Phantom faces and the largest faces (benchmarks/phantom_faces.py)\n\n"
-            f"Detector settings (both runs): `{after['detector']}`. before: deepanon before the per-detection "
-            "decision; after: with it. Seconds per data set (after): "
-            + ", ".join(f"{k} {v}" for k, v in after["seconds"].items())
+            f"Detector settings ({runs[-1][0]}): `{last['detector']}`. Runs: {', '.join(labels)}. Seconds per data "
+            f"set ({runs[-1][0]}): "
+            + ", ".join(f"{k} {v}" for k, v in last["seconds"].items())
             + ".\n\n"
-            + tables(before, after)
+            + tables(runs)
         )
         publish("phantom-faces", body, True)
 
