@@ -108,10 +108,13 @@ def main() -> None:
                     secs[(tool, kind)] += timed(command(tool, video, tmp / f"{tool.replace(' ', '_')}-{kind}.mp4"))
                     loads.append(os.getloadavg()[0])
                     print(f"round {r + 1}: {tool} {kind} done", flush=True)
+        print("seconds:", {f"{t} {k}": round(v, 1) for (t, k), v in secs.items()}, flush=True)
         for tool in TOOLS[:2]:  # faces anonymized, per image in the order of `images`
             by_name: dict[str, list] = {}
             for r, report in enumerate(reports[tool]):
                 for rec in map(json.loads, report.read_text().splitlines()):
+                    if "input" not in rec:  # the first line holds the run's settings
+                        continue
                     by_name[f"{r}/{Path(rec['input']).name}"] = [f["box"] for f in rec.get("faces", [])]
             found[tool] = [
                 by_name[f"{r}/{i:03d}{im.path.suffix}"] for r, chunk in enumerate(chunks) for i, im in enumerate(chunk)
@@ -146,8 +149,7 @@ def main() -> None:
         f"fresh process (start-up counted), photos in {args.rounds} interleaved rounds, videos in one. deepanon: "
         "default settings (CenterFace + cascade small-face pass, --jobs = the cores for photos); deface 1.5: "
         "default (CenterFace via onnxruntime at 0.2, blur). x deface: deface's time / the tool's (above 1: "
-        f"faster). Load average during the run: {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores "
-        "(other engineers' jobs).\n\n"
+        f"faster). Load average during the run: {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores.\n\n"
         + markdown_table(header, rows)
         + "\n\nRecall on the same photos (found: IoU >= 0.4; deepanon: the faces it anonymized):\n\n"
         + markdown_table(rheader, recall_rows)
