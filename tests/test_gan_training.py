@@ -95,20 +95,27 @@ def test_dataset_shapes_and_ranges(tmp_path: Path) -> None:
     assert len(FaceCrops(cfg.data, 16, "val")) == 3
 
 
-def test_losses_finite_and_both_networks_get_gradients(tmp_path: Path) -> None:
-    cfg = tiny_config(tmp_path)
-    torch.manual_seed(0)
-    G, D = Generator(TINY), Discriminator(TINY)
+def gan_step(G: Generator, D: torch.nn.Module, cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """One G loss and one D loss (with R1) on a batch, each backpropagated; G's gradients checked on the way (D's
+    are fresh: zeroed between). D's loss stats come back."""
     x, m, lm = batch(cfg)
-    z = torch.randn(4, TINY.z_dim)
-    loss_g, fake, _ = generator_loss(G, D, x, m, lm, z)
+    loss_g, fake, _ = generator_loss(G, D, x, m, lm, torch.randn(4, TINY.z_dim))
     loss_g.backward()
     assert torch.isfinite(loss_g)
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in G.parameters())
     D.zero_grad()
     loss_d, stats = discriminator_loss(D, x, fake, m, lm, r1_gamma=1.0, r1_scale=2.0)
     loss_d.backward()
-    assert torch.isfinite(loss_d) and stats["r1"] >= 0
+    assert torch.isfinite(loss_d) and torch.isfinite(stats["r1"])
+    return stats
+
+
+def test_losses_finite_and_both_networks_get_gradients(tmp_path: Path) -> None:
+    cfg = tiny_config(tmp_path)
+    torch.manual_seed(0)
+    G, D = Generator(TINY), Discriminator(TINY)
+    stats = gan_step(G, D, cfg)
+    assert stats["r1"] >= 0
     assert -1 <= stats["d_real_sign"] <= 1
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in D.parameters())
 
