@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--rest-cells", type=float, default=PaintConfig.rest_cells)
     ap.add_argument("--rest-grow", type=float, default=PaintConfig.rest_grow)
     ap.add_argument("--paint-threshold", type=float, default=PaintConfig.paint_threshold)
+    ap.add_argument("--detectors", default="", help="e.g. mtcnn,centerface (default: today's)")
     ap.add_argument("--publish", action="store_true")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -43,10 +44,14 @@ def main() -> None:
 
         def with_paint(**kw: object) -> pipeline.Anonymizer:  # evaluate builds its Anonymizer from the flags
             anon = made(**kw)
-            return made(config=replace(anon.config, paint=replace(anon.config.paint, **paint)))
+            det = anon.config.detector
+            if args.detectors:
+                det = replace(det, detectors=tuple(args.detectors.split(",")))
+            return made(config=replace(anon.config, detector=det, paint=replace(anon.config.paint, **paint)))
 
         pipeline.Anonymizer = with_paint  # type: ignore[misc, assignment]
         name = f"paint >= {args.paint_threshold:g}, rest blur {args.rest_cells:g} cells x{args.rest_grow:g}"
+        name += f", {args.detectors}" if args.detectors else ""
         opts = EvalOptions(("gan",), args.frames, "cpu", 0)
         report, _ = run_evaluation(args.clip, WORK / name.replace(" ", "_"), opts, lambda m: None)
         res = json.loads((report.parent / "report.json").read_text())["methods"][0]
@@ -61,7 +66,8 @@ def main() -> None:
     body = (
         "## Video: the paint decision and the rest's filter (benchmarks/video_paint_ab.py)\n\n"
         f"The hamilton clip's first {args.frames} frames, method gan, seed 0, today's detector; one setting changed "
-        "per row (paint >= 0: every track painted, as before the decision). flicker: frame-to-frame change inside "
+        "per row (paint >= 0: every track painted, as before the decision; a detector list: instead of CenterFace "
+        "alone). flicker: frame-to-frame change inside "
         "the faces / the original's; stability_within: dlib distance between samples of one track.\n\n" + table
     )
     publish("video-paint-ab", body, True)
