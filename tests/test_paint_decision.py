@@ -63,6 +63,9 @@ def test_a_track_is_painted_when_most_of_its_frames_say_so() -> None:
     assert Votes().verdict(0.0) == SECOND_OPINION  # nothing spoke for a face
     with pytest.raises(ConfigError):
         PaintConfig(track_paint_share=1.0)  # no track could ever be painted
+    for bad in ({"rest_cells": 0.0}, {"rest_grow": 0.9}):  # no filter at all / a region smaller than the painter's
+        with pytest.raises(ConfigError):
+            PaintConfig(**bad)
 
 
 def test_treatments_are_counted() -> None:
