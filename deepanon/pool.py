@@ -84,6 +84,8 @@ def parallel_outcomes(
             i: pool.submit(_run, work, job, overwrite) for i, job in enumerate(jobs) if not job.is_video
         }
         stolen: dict[int, object] = {}
+        # photos this process may still take, last on top; one a worker began never becomes free again
+        free = sorted(futures)
         pool_ok = True
         try:
             for i, job in enumerate(jobs):
@@ -91,7 +93,7 @@ def parallel_outcomes(
                     yield job, stolen.pop(i) if i in stolen else run_here(job)
                     continue
                 while i not in stolen and not futures[i].done():
-                    j = _take_last_pending(futures, stolen)
+                    j = _take_last_free(futures, free)
                     if j is None:
                         break  # every photo left has begun: wait for its worker
                     stolen[j] = run_here(jobs[j])
@@ -109,10 +111,12 @@ def parallel_outcomes(
             raise
 
 
-def _take_last_pending(futures: dict[int, Future], stolen: dict[int, object]) -> int | None:
-    """The index of the last photo no worker has begun, now taken from the pool (its future cancelled)."""
-    for j in sorted(futures, reverse=True):
-        if j not in stolen and futures[j].cancel():
+def _take_last_free(futures: dict[int, Future], free: list[int]) -> int | None:
+    """The index of the last photo no worker has begun, now taken from the pool (its future cancelled) and from
+    `free`; the ones passed over on the way had begun and leave `free` too (each index is looked at once)."""
+    while free:
+        j = free.pop()
+        if futures[j].cancel():
             return j
     return None
 
