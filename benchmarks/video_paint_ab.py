@@ -16,8 +16,7 @@ from pathlib import Path
 
 from results import markdown_table, publish
 
-import deepanon.anonymize.pipeline as pipeline
-from deepanon.config import PaintConfig
+from deepanon.config import AnonymizerConfig, PaintConfig
 from deepanon.evaluate.runner import EvalOptions, run_evaluation
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -39,20 +38,14 @@ def main() -> None:
     rows_path = WORK / "rows.json"
     rows = json.loads(rows_path.read_text()) if rows_path.exists() else {}
     if not args.publish:
-        paint = dict(rest_cells=args.rest_cells, rest_grow=args.rest_grow, paint_threshold=args.paint_threshold)
-        made = pipeline.Anonymizer
-
-        def with_paint(**kw: object) -> pipeline.Anonymizer:  # evaluate builds its Anonymizer from the flags
-            anon = made(**kw)
-            det = anon.config.detector
-            if args.detectors:
-                det = replace(det, detectors=tuple(args.detectors.split(",")))
-            return made(config=replace(anon.config, detector=det, paint=replace(anon.config.paint, **paint)))
-
-        pipeline.Anonymizer = with_paint  # type: ignore[misc, assignment]
+        base = AnonymizerConfig()
+        det = replace(base.detector, detectors=tuple(args.detectors.split(","))) if args.detectors else base.detector
+        paint = replace(
+            base.paint, rest_cells=args.rest_cells, rest_grow=args.rest_grow, paint_threshold=args.paint_threshold
+        )
         name = f"paint >= {args.paint_threshold:g}, rest blur {args.rest_cells:g} cells x{args.rest_grow:g}"
         name += f", {args.detectors}" if args.detectors else ""
-        opts = EvalOptions(("gan",), args.frames, "cpu", 0)
+        opts = EvalOptions(("gan",), args.frames, "cpu", 0, config=replace(base, detector=det, paint=paint))
         report, _ = run_evaluation(args.clip, WORK / name.replace(" ", "_"), opts, lambda m: None)
         res = json.loads((report.parent / "report.json").read_text())["methods"][0]
         rows[name] = {k: res.get(k) for k in KEYS}

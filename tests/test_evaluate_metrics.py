@@ -186,3 +186,14 @@ def test_box_change_counts_only_inside_the_boxes() -> None:
     total, count = box_change(prev, cur, np.array([[0, 0, 10, 10], [-5, -5, -1, -1]], np.float32))
     assert count == 10 * 10 * 3  # the off-frame box adds nothing
     assert total == 2 * 5 * 3 * 10
+
+
+def test_evaluation_runs_deepanon_with_the_settings_it_is_given() -> None:
+    from deepanon.config import AnonymizerConfig, PaintConfig
+    from deepanon.evaluate.peers import build_peers
+
+    config = AnonymizerConfig(method="gan", paint=PaintConfig(rest_cells=8.0))
+    peer = build_peers(["blur"], "cpu", 3, 1.6, config).peers[0]
+    c = peer.anon.config
+    assert c.paint.rest_cells == 8.0  # from the tree
+    assert (c.method, c.seed, c.painter.mask_scale) == ("blur", 3, 1.6)  # the options' own fields win

@@ -18,6 +18,7 @@ from deepanon.types import Face
 
 if TYPE_CHECKING:
     from deepanon.anonymize.pipeline import VideoState
+    from deepanon.config import AnonymizerConfig
 
 DEFAULT_METHODS = ("gan", "blur", "pixelate", "deface-blur", "deface-mosaic")
 DEFACE_METHODS = {"deface-blur": "blur", "deface-mosaic": "mosaic"}
@@ -47,13 +48,18 @@ class DeepanonPeer:
     anonymize_video_frames (video) do."""
 
     def __init__(
-        self, method: str, device: str = "auto", seed: int | None = 0, mask_scale: float = DEFAULT_MASK_SCALE
+        self,
+        method: str,
+        device: str = "auto",
+        seed: int | None = 0,
+        mask_scale: float = DEFAULT_MASK_SCALE,
+        config: AnonymizerConfig | None = None,
     ) -> None:
         from deepanon.anonymize.pipeline import Anonymizer
 
         self.name = method
         self.detector_key = "deepanon"
-        self.anon = Anonymizer(method=method, device=device, seed=seed, mask_scale=mask_scale)
+        self.anon = Anonymizer(config, method=method, device=device, seed=seed, mask_scale=mask_scale)
         self.video: VideoState | None = None
         self.video_key = ""
         self.generate_seconds = 0.0
@@ -153,7 +159,11 @@ class Peers:
 
 
 def build_peers(
-    methods: Sequence[str], device: str = "auto", seed: int | None = 0, mask_scale: float = DEFAULT_MASK_SCALE
+    methods: Sequence[str],
+    device: str = "auto",
+    seed: int | None = 0,
+    mask_scale: float = DEFAULT_MASK_SCALE,
+    config: AnonymizerConfig | None = None,
 ) -> Peers:
     """The requested peers that can run here; the others are listed with the reason."""
     out = Peers([], {})
@@ -165,7 +175,7 @@ def build_peers(
             if name in DEFACE_METHODS:
                 out.peers.append(DefacePeer(name, device))
             elif name in ("gan", "blur", "pixelate", "solid"):
-                out.peers.append(DeepanonPeer(name, device, seed, mask_scale))
+                out.peers.append(DeepanonPeer(name, device, seed, mask_scale, config))
             else:
                 raise ValueError(f"unknown method {name!r}: choose from {', '.join(DEFAULT_METHODS)}, solid")
         except ImportError as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepanon.config import AnonymizerConfig
 from deepanon.evaluate.coverage import BACKGROUND_GROW, CHANGE_TOL_IMAGE, CHANGE_TOL_VIDEO, COVERED_SHARE
 from deepanon.evaluate.data import load_dataset
 from deepanon.evaluate.detectors import DlibHogDetector, independent_detector
@@ -31,6 +32,9 @@ class EvalOptions:
     seed: int = 0
     keep_videos: bool = False  # keep the anonymized videos in the report folder
     mask_scale: float = DEFAULT_MASK_SCALE  # deepanon's methods: size of the replaced ellipse (x face box)
+    # deepanon's methods start from this settings tree (method, device, seed and mask_scale above override it);
+    # None: the defaults. Benchmarks compare settings with it.
+    config: AnonymizerConfig | None = None
 
 
 def definitions(kind: str) -> list[str]:
@@ -84,7 +88,7 @@ def run_evaluation(
 ) -> tuple[Path, list[str]]:
     """Returns report.md's path and the notes (skipped methods and why)."""
     dataset = load_dataset(data, opts.limit)
-    peers = build_peers(opts.methods, opts.device, opts.seed, opts.mask_scale)
+    peers = build_peers(opts.methods, opts.device, opts.seed, opts.mask_scale, opts.config)
     notes = [f"{m} skipped: {why}" for m, why in peers.skipped.items()]
     if any(p.name == "gan" for p in peers.peers) and (gan := _gan_note()):
         notes.append(gan)
@@ -103,6 +107,8 @@ def run_evaluation(
         "device": opts.device,
         "seed": opts.seed,
     }
+    if opts.config is not None:
+        meta["deepanon settings"] = json.dumps(opts.config.to_dict(), sort_keys=True)
     if opts.mask_scale != DEFAULT_MASK_SCALE:
         meta["mask scale"] = f"{opts.mask_scale} (deepanon's methods; default {DEFAULT_MASK_SCALE})"
     if opts.limit:
