@@ -217,9 +217,9 @@ class Anonymizer:
         if self.painter is None:
             return faces
         out = []
+        share = self.config.paint.track_paint_share
         for f in faces:
             votes = video.choices.choice(f.track_id) if f.track_id is not None else None
-            share = self.config.paint.track_paint_share
             out.append(f if votes is None else replace(f, treatment=votes.verdict(share)))  # None: decided alone
         return out
 
