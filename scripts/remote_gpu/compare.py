@@ -19,18 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from deepanon.gan.networks import Generator, hidden_mask
 from deepanon.gan.weights import load_train_state
-from deepanon.train.config import TrainConfig
-from deepanon.train.dataset import FaceCrops
-
-
-def load_ema(state: Path, device: torch.device) -> tuple[Generator, dict]:
-    sds, info = load_train_state(state)
-    cfg = TrainConfig.from_dict(info["config"])
-    G = Generator(cfg.net)
-    G.load_state_dict(sds["G_ema"])
-    return G.eval().requires_grad_(False).to(device), info
+from deepanon.train.compare import grid, load_ema
 
 
 def arm_summary(folder: Path, start_nimg: int) -> dict:
@@ -48,21 +38,6 @@ def arm_summary(folder: Path, start_nimg: int) -> dict:
         "img_s_median": float(np.median(speeds)) if speeds else None,
         "last_rows_mean": {k: float(np.mean([r[k] for r in last if k in r])) for k in keys if k in last[-1]},
     }
-
-
-@torch.no_grad()
-def grid(data: str, gens: list[Generator], n: int, n_z: int, device: torch.device) -> np.ndarray:
-    res = gens[0].cfg.resolution
-    val = FaceCrops(data, res, "val")
-    n = min(n, len(val))
-    real, mask, lms = (t.to(device) for t in val.batch(val.spread(n)))
-    zgen = torch.Generator().manual_seed(12345)
-    cols = [real, real * (1 - hidden_mask(mask))]
-    for _ in range(n_z):
-        z = torch.randn(n, gens[0].cfg.z_dim, generator=zgen).to(device)
-        cols += [G(real, mask, lms, z) for G in gens]  # the same crop and z through every generator
-    img = torch.cat([torch.cat([c[i] for c in cols], dim=2) for i in range(n)], dim=1)
-    return ((img.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def main() -> None:
