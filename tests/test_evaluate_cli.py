@@ -93,6 +93,24 @@ def test_evaluate_mask_scale_reaches_deepanon_methods(wider: Path, tmp_path: Pat
     assert kept["1.5"] > 0.99 > kept["2.5"]
 
 
+def test_evaluate_config_file_reaches_deepanon_methods_and_the_report(wider: Path, tmp_path: Path) -> None:
+    """--config: the settings tree deepanon's methods start from (its mask scale here), recorded in the report;
+    a broken file is a usage error."""
+    cfg = tmp_path / "wide.toml"
+    cfg.write_text("[painter]\nmask_scale = 2.5\n")
+    out = tmp_path / "cfg"
+    args = ["evaluate", str(wider), "--out", str(out), "--methods", "solid", "--device", "cpu", "-q"]
+    r = CliRunner().invoke(_app(), [*args, "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["methods"][0]["background_kept"] < 0.99  # the 2.5x ellipse of the file, not the 1.5 default
+    assert json.loads(rep["deepanon settings"])["painter"]["mask_scale"] == 2.5
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[painter\n")
+    r = CliRunner().invoke(_app(), [*args, "--config", str(bad)])
+    assert r.exit_code == 2 and "not valid TOML" in " ".join(r.output.split())  # rich wraps the line
+
+
 @pytest.mark.slow
 def test_evaluate_video_reports_count_rate_audio_and_holes(tmp_path: Path) -> None:
     frames = [scene(240, 320, [(40 + 4 * i, 30, 0.7)]) for i in range(12)]

@@ -43,11 +43,18 @@ def evaluate_command(
     ),
     device: EvalDevice = typer.Option(EvalDevice.auto, help="Where to run the networks (auto: CUDA when present)."),
     seed: int = typer.Option(0, help="Seed for the GAN's new identities, so reruns give the same numbers."),
-    mask_scale: float = typer.Option(
-        DEFAULT_MASK_SCALE,
+    mask_scale: float | None = typer.Option(
+        None,
         "--mask-scale",
         min=1.0,
+        show_default=f"{DEFAULT_MASK_SCALE}, or --config's painter.mask_scale",
         help="deepanon's methods: size of the anonymized ellipse relative to the face box, as in anonymize.",
+    ),
+    config_file: Path | None = typer.Option(
+        None,
+        "--config",
+        help="deepanon's methods start from these settings (a TOML or JSON file, as anonymize --config takes; "
+        "e.g. written by anonymize --print-config); recorded in the report. --mask-scale and --seed override it.",
     ),
     keep_videos: bool = typer.Option(False, "--keep-videos", help="Keep each method's anonymized video in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress messages."),
@@ -72,7 +79,18 @@ def evaluate_command(
     if not data.exists():
         err.print(f"[red]usage error:[/red] {data}: no such file or folder", highlight=False)
         raise typer.Exit(2)
-    opts = EvalOptions(names, limit, device.value, seed, keep_videos, mask_scale)
+    config = None
+    if config_file is not None:
+        from deepanon.config import ConfigError, load_config
+
+        try:
+            config = load_config(config_file)
+        except ConfigError as exc:
+            err.print(f"[red]usage error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+    if mask_scale is None:
+        mask_scale = config.painter.mask_scale if config is not None else DEFAULT_MASK_SCALE
+    opts = EvalOptions(names, limit, device.value, seed, keep_videos, mask_scale, config)
     try:
         report, notes = run_evaluation(
             data, out, opts, progress=(lambda _: None) if quiet else lambda m: err.print(m, highlight=False)
