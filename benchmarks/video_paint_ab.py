@@ -2,6 +2,7 @@
 faces on the hamilton clip (`deepanon evaluate`'s video metrics), one setting per run of this script.
 
     python benchmarks/video_paint_ab.py --rest-cells 3 --rest-grow 1.2 [--paint-threshold 0.9] [--frames 120]
+        [--set painter.sharpen=0 ...]
 
 Each run prints one row and keeps it in /tmp/deepanon-video-ab/rows.json; --publish writes every kept row into
 RESULTS.md (run the settings to compare first).
@@ -32,6 +33,9 @@ def main() -> None:
     ap.add_argument("--rest-grow", type=float, default=PaintConfig.rest_grow)
     ap.add_argument("--paint-threshold", type=float, default=PaintConfig.paint_threshold)
     ap.add_argument("--detectors", default="", help="e.g. mtcnn,centerface (default: today's)")
+    ap.add_argument(
+        "--set", action="append", default=[], metavar="PATH=VALUE", help="any other setting, e.g. painter.sharpen=0"
+    )
     ap.add_argument("--publish", action="store_true")
     args = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
@@ -45,7 +49,11 @@ def main() -> None:
         )
         name = f"paint >= {args.paint_threshold:g}, rest blur {args.rest_cells:g} cells x{args.rest_grow:g}"
         name += f", {args.detectors}" if args.detectors else ""
-        opts = EvalOptions(("gan",), args.frames, "cpu", 0, config=replace(base, detector=det, paint=paint))
+        name += "".join(f", {s}" for s in args.set)
+        config = replace(base, detector=det, paint=paint).with_values(
+            {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+        )
+        opts = EvalOptions(("gan",), args.frames, "cpu", 0, config=config)
         report, _ = run_evaluation(args.clip, WORK / name.replace(" ", "_"), opts, lambda m: None)
         res = json.loads((report.parent / "report.json").read_text())["methods"][0]
         rows[name] = {k: res.get(k) for k in KEYS}
@@ -60,7 +68,7 @@ def main() -> None:
         "## Video: the paint decision and the rest's filter (benchmarks/video_paint_ab.py)\n\n"
         f"The hamilton clip's first {args.frames} frames, method gan, seed 0, today's detector; one setting changed "
         "per row (paint >= 0: every track painted, as before the decision; a detector list: instead of CenterFace "
-        "alone). flicker: frame-to-frame change inside "
+        "alone; PATH=VALUE: that setting). flicker: frame-to-frame change inside "
         "the faces / the original's; stability_within: dlib distance between samples of one track.\n\n" + table
     )
     publish("video-paint-ab", body, True)

@@ -1,0 +1,152 @@
+"""The discriminator A/B of issue 18, measured on data neither training used.
+
+    python benchmarks/discriminator_ab.py --data datasets/faces --gen start=weights/train_state.safetensors \
+        --gen classic=/tmp/ab/classic/state.safetensors --gen projected=/tmp/ab/projected/state.safetensors \
+        [--gen shipped=deepanon/weights/generator.safetensors] [--photos 0] [--wider 20] [--no-write]
+
+Each --gen is a compact training state (its EMA generator is exported to a temporary folder) or an exported
+generator. Per generator, on the held-out validation split (`deepanon prepare`'s hash-fixed 2 %, never trained on):
+  - Frechet distance in EfficientNet-Lite1's space (the ImageNet network the projected D does not use) between the
+    validation crops and the same crops inpainted (one fixed z per crop, the same for every generator);
+  - on the validation photos (method gan, seed 0, today's defaults otherwise; `deepanon evaluate`'s runner):
+    Frechet distance of dlib descriptors, AP kept of the independent detector (CenterFace), landmark and pose
+    shift, dlib identity distance and "same person" rate; MTCNN's re-find rate of the painted faces;
+  - on WIDER val (the first --wider photos spread over the set): AP kept.
+Plus a grid of the same validation crops and z through every generator that is a state (`benchmarks/
+discriminator_ab.png`) and, for the states, what each trained (images, discriminator). Writes RESULTS.md's
+section `discriminator-ab`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+from results import markdown_table, publish
+
+from deepanon.anonymize.pipeline import Anonymizer
+from deepanon.config import AnonymizerConfig, apply_shortcuts
+from deepanon.evaluate.identity import frechet_distance
+from deepanon.evaluate.refind import mtcnn_detector, refind, validation_photos
+from deepanon.evaluate.runner import EvalOptions, run_evaluation
+from deepanon.gan.weights import load_card, load_train_state
+from deepanon.train.compare import grid, lite1_features, load_ema
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+SOURCES = ("lfw-single", "utkface")
+PICTURE = ROOT / "benchmarks" / "discriminator_ab.png"
+
+
+def exported(name: str, path: Path, data: Path, work: Path) -> Path:
+    """An exported generator for `path`: itself, or a state's EMA generator exported into `work`."""
+    if path.suffix == ".safetensors" and (path.with_suffix(".json")).exists():
+        return path  # an exported generator with its card
+    out = work / name / "generator.safetensors"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "deepanon", "export", str(path), "-o", str(out), "--data", str(data)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return out
+
+
+def photo_metrics(weights: Path, photos: Path, wider: Path | None, n_wider: int, work: Path) -> dict[str, float]:
+    config = apply_shortcuts(AnonymizerConfig(), {"weights": str(weights)})
+    out: dict[str, float] = {}
+    report_dir = work / "eval-faces"
+    run_evaluation(photos, report_dir, EvalOptions(("gan",), 0, "cpu", 0, config=config))
+    r = json.loads((report_dir / "report.json").read_text())["methods"][0]
+    for key in ("frechet", "ap_ratio", "landmark_shift", "pose_shift", "identity_distance", "still_same"):
+        out[key] = r[key]
+    anon = Anonymizer(config, method="gan", device="cpu", seed=0)
+    judge = mtcnn_detector()
+    res = refind(validation_photos([SHARED / s for s in SOURCES]), anon, judge)
+    out["refind"] = res.rate_after / max(res.rate_before, 1e-9)
+    if wider is not None and n_wider:
+        report_dir = work / "eval-wider"
+        run_evaluation(wider, report_dir, EvalOptions(("gan",), n_wider, "cpu", 0, config=config))
+        out["wider_ap_ratio"] = json.loads((report_dir / "report.json").read_text())["methods"][0]["ap_ratio"]
+    return out
+
+
+def link_validation(folder: Path) -> Path:
+    for src in SOURCES:
+        (folder / src).mkdir(parents=True, exist_ok=True)
+        for p in validation_photos([SHARED / src]):
+            (folder / src / p.name).symlink_to(p.resolve())
+    return folder
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT / "datasets" / "faces", help="prepared dataset (val split)")
+    ap.add_argument("--gen", action="append", required=True, help="NAME=STATE_OR_GENERATOR (first: the start)")
+    ap.add_argument("--wider", type=int, default=20, help="WIDER val photos for AP kept (0: skip)")
+    ap.add_argument("--crops", type=int, default=0, help="validation crops for the Lite1 distance (0: all)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--note", default="", help="a line about how the arms were trained, for RESULTS.md")
+    ap.add_argument("--no-write", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    t0 = time.perf_counter()
+    gens = [(n, Path(p)) for n, p in (s.split("=", 1) for s in a.gen)]
+    work = Path(tempfile.mkdtemp(prefix="deepanon-ab-"))
+    photos = link_validation(work / "validation")
+    wider = SHARED / "wider-val" if (SHARED / "wider-val").exists() else None
+    device = torch.device("cpu")
+    nets, rows, trained = [], [], []
+    for name, path in gens:
+        weights = exported(name, path, a.data, work)
+        card = load_card(weights)
+        is_state = not path.with_suffix(".json").exists()  # an exported generator has its card beside it
+        info = load_train_state(path)[1] if is_state else {}
+        G = load_ema(path, device)[0] if is_state else None
+        nets.append((name, G, weights, card, info))
+    real, fakes = lite1_features(a.data, [G for _, G, *_ in nets if G is not None], device, a.crops)
+    lite = iter(fakes)
+    start_nimg = nets[0][4].get("cur_nimg") if nets[0][4] else None
+    for name, G, weights, card, info in nets:
+        print(f"{name}: photos ...", flush=True)
+        m = photo_metrics(weights, photos, wider, a.wider, work / name)
+        fd_lite = frechet_distance(real, next(lite)) if G is not None else float("nan")
+        kind = info.get("config", {}).get("discriminator", "classic") if info else "-"
+        images = card.get("kimg", float("nan"))
+        rows.append(
+            [name, kind, f"{images:.1f}", f"{fd_lite:.1f}", f"{m['frechet']:.4f}", f"{100 * m['ap_ratio']:.1f}"]
+            + [f"{100 * m.get('wider_ap_ratio', float('nan')):.1f}", f"{100 * m['refind']:.1f}"]
+            + [f"{m['landmark_shift']:.3f}", f"{m['pose_shift']:.3f}", f"{m['identity_distance']:.3f}"]
+            + [f"{100 * m['still_same']:.1f}"]
+        )
+        if info and start_nimg is not None:
+            trained.append(f"{name}: {info['cur_nimg'] - start_nimg} images after the start ({kind} D)")
+        print(rows[-1], flush=True)
+    states = [G for _, G, *_ in nets if G is not None]
+    Image.fromarray(grid(a.data, states, 8, 2, device)).save(PICTURE)
+    header = ["generator", "D", "kimg", "Frechet Lite1", "Frechet dlib", "AP kept val %", "AP kept WIDER %"]
+    header += ["MTCNN re-find kept %", "landmark shift", "pose shift", "id distance", "dlib same %"]
+    table = markdown_table(header, rows)
+    cols = ", ".join(["original", "masked"] + [n for n, G, *_ in nets if G is not None] * 2)
+    body = (
+        "## Discriminator A/B on held-out data (benchmarks/discriminator_ab.py)\n\n"
+        f"Validation split of {', '.join(SOURCES)} ({len(real)} crops for Lite1: one fixed z per crop, the same "
+        f"for every generator; {len(list((photos).rglob('*.*')))} photos for the rest, method gan, seed 0, "
+        f"default settings); WIDER val: {a.wider} photos spread over the set. Frechet Lite1: FID's formula on "
+        "EfficientNet-Lite1's 1280 pooled features (more dimensions than crops: biased up, compare rows only). "
+        f"Run {(time.perf_counter() - t0) / 60:.1f} min.\n\n"
+        + (a.note + "\n\n" if a.note else "")
+        + "\n".join(f"- {t}" for t in trained)
+        + f"\n\n{table}\n\n`benchmarks/discriminator_ab.png`: rows = validation crops; columns: {cols} (2 z)."
+    )
+    publish("discriminator-ab", body, not a.no_write, shown=table)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
