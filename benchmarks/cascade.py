@@ -2,6 +2,7 @@
 the whole enlarged image vs only the cells where the plain search's heat map reaches a threshold.
 
     python benchmarks/cascade.py [--data ../shared/data/wider-val] [--limit 100] [--thresholds 0.02,0.05,0.1]
+    python benchmarks/cascade.py --backends opencv,torch-bf16   # instead: the default detector per CenterFace backend
 
 Every setting runs the default detector (CenterFace, plain search + 2x pass) on the same images, interleaved per
 image so the machine's load falls on all alike; the share of the image the pass searched is printed too.
@@ -30,15 +31,25 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--thresholds", default="0.02,0.05,0.1")
     ap.add_argument("--cells", default="96,160")
+    ap.add_argument("--backends", default="", help="instead of the sweep: today's settings per CenterFace backend")
+    ap.add_argument("--threads", type=int, default=0, help="torch and OpenCV threads (0: their defaults)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    if args.threads:
+        import cv2
+        import torch
+
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)
     images = read_wider(args.data / "wider_face_val_bbx_gt.txt", args.data / "images")[: args.limit]
     base = DetectorConfig(device="cpu")
     settings = {
         "plain search only (no pass)": replace(base, upscale=1.0),
         "whole image 2x": replace(base, cascade_threshold=0),
     }
-    for cell in (int(c) for c in args.cells.split(",")):
+    if args.backends:
+        settings = {f"today's, backend {b}": replace(base, centerface_backend=b) for b in args.backends.split(",")}
+    for cell in (int(c) for c in args.cells.split(",")) if not args.backends else ():
         for t in (float(v) for v in args.thresholds.split(",")):
             settings[f"cells {cell} px, heat >= {t:g}"] = replace(base, cascade_threshold=t, cascade_cell=cell)
     detectors = {name: FaceDetector(cfg) for name, cfg in settings.items()}
@@ -66,15 +77,17 @@ def main() -> None:
     )
     header = ["small-face pass", *[f"recall {label} %" for label, _, _ in HEIGHT_CLASSES]]
     header += ["recall >=32 %", "false alarms", "false alarms >= 48 px", "detect ms / image"]
+    title = "CenterFace backends" if args.backends else "Small-face pass as a cascade"
+    threads = f"{args.threads} thread(s)" if args.threads else "default threads"
     body = (
-        "## Small-face pass as a cascade (benchmarks/cascade.py)\n\n"
+        f"## {title} (benchmarks/cascade.py{' --backends' if args.backends else ''})\n\n"
         f"WIDER FACE val, first {len(images)} images ({counts}); CenterFace at {base.centerface_threshold} (under "
         f"{base.small_face} px: {base.small_face_threshold}), plain search plus the {base.upscale:g}x pass on the "
         f"whole enlarged image or only on the cells (with {base.cascade_margin} px of context) where the plain "
-        "search's heat map reaches the threshold. Settings interleaved per image; load average "
+        f"search's heat map reaches the threshold. Settings interleaved per image, {threads}; load average "
         f"{load0:.1f} at the start. Found: IoU >= 0.4.\n\n" + markdown_table(header, rows)
     )
-    publish("cascade", body, not args.no_write)
+    publish("cascade-backends" if args.backends else "cascade", body, not args.no_write)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,8 @@ generator. Per generator, on the held-out validation split (`deepanon prepare`'s
     Frechet distance of dlib descriptors, AP kept of the independent detector (CenterFace), landmark and pose
     shift, dlib identity distance and "same person" rate; MTCNN's re-find rate of the painted faces;
   - on WIDER val (the first --wider photos spread over the set): AP kept.
-Plus a grid of the same validation crops and z through every generator that is a state (`benchmarks/
-discriminator_ab.png`) and, for the states, what each trained (images, discriminator). Writes RESULTS.md's
-section `discriminator-ab`.
+Plus a grid of the same validation crops and z through every generator (`benchmarks/discriminator_ab.png`) and,
+for the states, what each trained (images, discriminator). Writes RESULTS.md's section `discriminator-ab`.
 """
 
 from __future__ import annotations
@@ -37,7 +36,7 @@ from deepanon.config import AnonymizerConfig, apply_shortcuts
 from deepanon.evaluate.identity import frechet_distance
 from deepanon.evaluate.refind import mtcnn_detector, refind, validation_photos
 from deepanon.evaluate.runner import EvalOptions, run_evaluation
-from deepanon.gan.weights import load_card, load_train_state
+from deepanon.gan.weights import load_card, load_generator, load_train_state
 from deepanon.train.compare import grid, lite1_features, load_ema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,7 +56,9 @@ def exported(name: str, path: Path, data: Path, work: Path) -> Path:
     return out
 
 
-def photo_metrics(weights: Path, photos: Path, wider: Path | None, n_wider: int, work: Path) -> dict[str, float]:
+def photo_metrics(
+    weights: Path, photos: Path, per_source: int, wider: Path | None, n_wider: int, work: Path
+) -> dict[str, float]:
     config = apply_shortcuts(AnonymizerConfig(), {"weights": str(weights)})
     out: dict[str, float] = {}
     report_dir = work / "eval-faces"
@@ -67,7 +68,7 @@ def photo_metrics(weights: Path, photos: Path, wider: Path | None, n_wider: int,
         out[key] = r[key]
     anon = Anonymizer(config, method="gan", device="cpu", seed=0)
     judge = mtcnn_detector()
-    res = refind(validation_photos([SHARED / s for s in SOURCES]), anon, judge)
+    res = refind(validation_photos([SHARED / s for s in SOURCES], per_source), anon, judge)
     out["refind"] = res.rate_after / max(res.rate_before, 1e-9)
     if wider is not None and n_wider:
         report_dir = work / "eval-wider"
@@ -76,10 +77,10 @@ def photo_metrics(weights: Path, photos: Path, wider: Path | None, n_wider: int,
     return out
 
 
-def link_validation(folder: Path) -> Path:
+def link_validation(folder: Path, per_source: int) -> Path:
     for src in SOURCES:
         (folder / src).mkdir(parents=True, exist_ok=True)
-        for p in validation_photos([SHARED / src]):
+        for p in validation_photos([SHARED / src], per_source):
             (folder / src / p.name).symlink_to(p.resolve())
     return folder
 
@@ -90,6 +91,7 @@ def main() -> None:
     ap.add_argument("--gen", action="append", required=True, help="NAME=STATE_OR_GENERATOR (first: the start)")
     ap.add_argument("--wider", type=int, default=20, help="WIDER val photos for AP kept (0: skip)")
     ap.add_argument("--crops", type=int, default=0, help="validation crops for the Lite1 distance (0: all)")
+    ap.add_argument("--photos", type=int, default=0, help="validation photos per source (0: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--note", default="", help="a line about how the arms were trained, for RESULTS.md")
     ap.add_argument("--no-write", action="store_true")
@@ -98,7 +100,7 @@ def main() -> None:
     t0 = time.perf_counter()
     gens = [(n, Path(p)) for n, p in (s.split("=", 1) for s in a.gen)]
     work = Path(tempfile.mkdtemp(prefix="deepanon-ab-"))
-    photos = link_validation(work / "validation")
+    photos = link_validation(work / "validation", a.photos)
     wider = SHARED / "wider-val" if (SHARED / "wider-val").exists() else None
     device = torch.device("cpu")
     nets, rows, trained = [], [], []
@@ -107,15 +109,14 @@ def main() -> None:
         card = load_card(weights)
         is_state = not path.with_suffix(".json").exists()  # an exported generator has its card beside it
         info = load_train_state(path)[1] if is_state else {}
-        G = load_ema(path, device)[0] if is_state else None
+        G = load_ema(path, device)[0] if is_state else load_generator(weights, device).eval()
         nets.append((name, G, weights, card, info))
-    real, fakes = lite1_features(a.data, [G for _, G, *_ in nets if G is not None], device, a.crops)
-    lite = iter(fakes)
+    real, fakes = lite1_features(a.data, [G for _, G, *_ in nets], device, a.crops)
     start_nimg = nets[0][4].get("cur_nimg") if nets[0][4] else None
-    for name, G, weights, card, info in nets:
+    for (name, _, weights, card, info), fake in zip(nets, fakes):
         print(f"{name}: photos ...", flush=True)
-        m = photo_metrics(weights, photos, wider, a.wider, work / name)
-        fd_lite = frechet_distance(real, next(lite)) if G is not None else float("nan")
+        m = photo_metrics(weights, photos, a.photos, wider, a.wider, work / name)
+        fd_lite = frechet_distance(real, fake)
         kind = info.get("config", {}).get("discriminator", "classic") if info else "-"
         images = card.get("kimg", float("nan"))
         rows.append(
@@ -127,12 +128,11 @@ def main() -> None:
         if info and start_nimg is not None:
             trained.append(f"{name}: {info['cur_nimg'] - start_nimg} images after the start ({kind} D)")
         print(rows[-1], flush=True)
-    states = [G for _, G, *_ in nets if G is not None]
-    Image.fromarray(grid(a.data, states, 8, 2, device)).save(PICTURE)
+    Image.fromarray(grid(a.data, [G for _, G, *_ in nets], 8, 2, device)).save(PICTURE)
     header = ["generator", "D", "kimg", "Frechet Lite1", "Frechet dlib", "AP kept val %", "AP kept WIDER %"]
     header += ["MTCNN re-find kept %", "landmark shift", "pose shift", "id distance", "dlib same %"]
     table = markdown_table(header, rows)
-    cols = ", ".join(["original", "masked"] + [n for n, G, *_ in nets if G is not None] * 2)
+    cols = ", ".join(["original", "masked"] + [n for n, *_ in nets] * 2)
     body = (
         "## Discriminator A/B on held-out data (benchmarks/discriminator_ab.py)\n\n"
         f"Validation split of {', '.join(SOURCES)} ({len(real)} crops for Lite1: one fixed z per crop, the same "
