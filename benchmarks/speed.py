@@ -2,6 +2,7 @@
 frames/s on a crowded 1280x720 pan made from a WIDER photo and on the hamilton clip, recall per face-height class.
 
     python benchmarks/speed.py [--data ../shared/data/wider-val] [--images 60] [--rounds 2] [--pan-frames 48]
+        [--variant "blur bf16=blur-bf16.toml" ...]   (another deepanon run: anonymize --config FILE)
 
 Every tool runs as a user runs it (its CLI, a fresh process: start-up counted), on the same files, interleaved
 round by round (the order rotated each round) so the machine's load falls on all alike; the table gives ratios to
@@ -35,12 +36,16 @@ DEFACE = Path(sys.executable).with_name("deface")
 TOOLS = ("deepanon gan", "deepanon blur", "deface")
 
 
-def command(tool: str, src: Path, out: Path, report: Path | None = None) -> list[str]:
+def command(
+    tool: str, src: Path, out: Path, report: Path | None = None, configs: dict[str, str] | None = None
+) -> list[str]:
     """The command line; deface writes <name>_anonymized.<ext> next to each input (src: a folder or a file)."""
     if tool == "deface":
         return [str(DEFACE), str(src)] + (["-o", str(out)] if src.is_file() else [])
     cmd = [sys.executable, "-m", "deepanon", "anonymize", str(src), "-o", str(out), "-q", "--overwrite"]
-    if tool.endswith("blur"):
+    if configs and tool in configs:
+        cmd += ["--config", configs[tool]]  # its method and every other setting from the file
+    elif tool.endswith("blur"):
         cmd += ["-m", "blur"]
     return cmd + (["--report", str(report)] if report else [])
 
@@ -77,39 +82,43 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=60)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--pan-frames", type=int, default=48)
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=CONFIG", help="another deepanon run")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    configs = {f"deepanon {n}": str(Path(c).resolve()) for n, c in (v.split("=", 1) for v in args.variant)}
+    tools = (*TOOLS[:2], *configs, "deface")
     wider = read_wider(args.data / "wider_face_val_bbx_gt.txt", args.data / "images")
     images = wider[: args.images]
     loads = [os.getloadavg()[0]]
-    secs = {(t, k): 0.0 for t in TOOLS for k in ("photos", "pan", "clip")}
+    secs = {(t, k): 0.0 for t in tools for k in ("photos", "pan", "clip")}
     found: dict[str, list] = {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         pan_path = tmp / "pan720.mp4"
         pan_frames = pan_720p(crowded(wider, 1)[0], args.pan_frames)
         write_video(pan_frames, pan_path)
-        reports: dict[str, list[Path]] = {t: [] for t in TOOLS}
+        reports: dict[str, list[Path]] = {t: [] for t in tools}
         chunks = [images[r :: args.rounds] for r in range(args.rounds)]
         for r, chunk in enumerate(chunks):
-            order = TOOLS[r % 3 :] + TOOLS[: r % 3]
+            order = tools[r % len(tools) :] + tools[: r % len(tools)]
             for tool in order:
                 src = tmp / f"in-{r}-{tool.replace(' ', '_')}"
                 src.mkdir()
                 for im in chunk:  # links: the data is read, never copied
                     (src / f"{len(list(src.iterdir())):03d}{im.path.suffix}").symlink_to(im.path)
                 report = tmp / f"report-{r}-{tool.replace(' ', '_')}.jsonl"
-                secs[(tool, "photos")] += timed(command(tool, src, tmp / f"out-{r}", report))
+                secs[(tool, "photos")] += timed(command(tool, src, tmp / f"out-{r}", report, configs))
                 reports[tool].append(report)
                 loads.append(os.getloadavg()[0])
                 print(f"round {r + 1}: {tool} photos done", flush=True)
             for kind, video in (("pan", pan_path), ("clip", args.clip)) if r == 0 else ():  # videos: one round
                 for tool in order:
-                    secs[(tool, kind)] += timed(command(tool, video, tmp / f"{tool.replace(' ', '_')}-{kind}.mp4"))
+                    dst = tmp / f"{tool.replace(' ', '_')}-{kind}.mp4"
+                    secs[(tool, kind)] += timed(command(tool, video, dst, None, configs))
                     loads.append(os.getloadavg()[0])
                     print(f"round {r + 1}: {tool} {kind} done", flush=True)
         print("seconds:", {f"{t} {k}": round(v, 1) for (t, k), v in secs.items()}, flush=True)
-        for tool in TOOLS[:2]:  # faces anonymized, per image in the order of `images`
+        for tool in tools[:-1]:  # deepanon's: faces anonymized, per image in the order of `images`
             by_name: dict[str, list] = {}
             for r, report in enumerate(reports[tool]):
                 for rec in map(json.loads, report.read_text().splitlines()):
@@ -128,7 +137,7 @@ def main() -> None:
     ]
     n_clip = av.open(str(args.clip)).streams.video[0].frames
     rows, recall_rows = [], []
-    for tool in TOOLS:
+    for tool in tools:
         ips = len(images) / secs[(tool, "photos")]
         pan_fps = len(pan_frames) / secs[(tool, "pan")]
         clip_fps = n_clip / secs[(tool, "clip")]
@@ -147,9 +156,11 @@ def main() -> None:
         f"{len(images)} WIDER val photos (the first), a {len(pan_frames)}-frame 1280x720 pan over a crowded WIDER "
         f"photo (enlarged to 720 px high) and the hamilton clip ({n_clip} frames, 640x360), each tool's CLI in a "
         f"fresh process (start-up counted), photos in {args.rounds} interleaved rounds, videos in one. deepanon: "
-        "default settings (CenterFace + cascade small-face pass, --jobs = the cores for photos); deface 1.5: "
-        "default (CenterFace via onnxruntime at 0.2, blur). x deface: deface's time / the tool's (above 1: "
-        f"faster). Load average during the run: {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores.\n\n"
+        "default settings (CenterFace + cascade small-face pass, --jobs = the cores for photos); "
+        + "".join(f"{t}: `--config` {Path(c).name}; " for t, c in configs.items())
+        + "deface 1.5: default (CenterFace via onnxruntime at 0.2, blur). x deface: deface's time / the tool's "
+        f"(above 1: faster). Load average during the run: {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} "
+        "cores.\n\n"
         + markdown_table(header, rows)
         + "\n\nRecall on the same photos (found: IoU >= 0.4; deepanon: the faces it anonymized):\n\n"
         + markdown_table(rheader, recall_rows)
