@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 from results import markdown_table, publish
@@ -125,8 +126,14 @@ def main() -> None:
             + [f"{m['landmark_shift']:.3f}", f"{m['pose_shift']:.3f}", f"{m['identity_distance']:.3f}"]
             + [f"{100 * m['still_same']:.1f}"]
         )
-        if info and start_nimg is not None:
-            trained.append(f"{name}: {info['cur_nimg'] - start_nimg} images after the start ({kind} D)")
+        if info and start_nimg is not None and info["cur_nimg"] > start_nimg:
+            log = path.parent / "log.jsonl"
+            rows_log = [json.loads(r) for r in log.read_text().splitlines() if r.strip()] if log.exists() else []
+            speed = np.median([r["img_s"] for r in rows_log[1:]]) if len(rows_log) > 1 else float("nan")
+            trained.append(
+                f"{name}: {info['cur_nimg'] - start_nimg} images after the start ({kind} D, batch "
+                f"{info['config'].get('batch')}), median {speed:.2f} img/s in training"
+            )
         print(rows[-1], flush=True)
     Image.fromarray(grid(a.data, [G for _, G, *_ in nets], 8, 2, device)).save(PICTURE)
     header = ["generator", "D", "kimg", "Frechet Lite1", "Frechet dlib", "AP kept val %", "AP kept WIDER %"]
