@@ -92,3 +92,31 @@ def test_features_separate_blurred_from_sharp() -> None:
     same = frechet_distance(fa, fa)
     assert same < 1e-3
     assert frechet_distance(fa, fb) > 1.0
+
+
+def test_lite1_features_of_validation_inpaintings(tmp_path) -> None:
+    """train.compare.lite1_features: one row per validation crop for the reals and for each generator; a generator
+    that leaves the crop as it is (a zero mask) matches the reals exactly, a trained-from-nothing one does not."""
+    from deepanon.gan.networks import Generator
+    from deepanon.train.compare import lite1_features
+    from deepanon.train.dataset import FaceCrops
+    from tests.test_gan_training import TINY, synthetic_dataset
+
+    data = synthetic_dataset(tmp_path / "data", n=24)
+    n_val = len(FaceCrops(data, TINY.resolution, "val"))
+    torch.manual_seed(0)
+    G = Generator(TINY).eval()
+    real, (fake, again) = lite1_features(data, [G, G], torch.device("cpu"), batch=5)
+    assert real.shape == fake.shape == (n_val, lite1.FEATURES)
+    assert np.allclose(fake, again)  # the same crops and z for every generator
+    assert not np.allclose(real, fake, atol=1e-3)  # an untrained G paints something else into the mask
+
+    class Untouched(torch.nn.Module):
+        cfg = TINY
+
+        def forward(self, image, mask, landmarks, z):
+            return image
+
+    real2, (same,) = lite1_features(data, [Untouched()], torch.device("cpu"))
+    assert np.allclose(real2, real, atol=1e-4)  # other batch sizes: float rounding only
+    assert np.allclose(same, real2, atol=1e-5)
