@@ -2,7 +2,7 @@
 the whole enlarged image vs only the cells where the plain search's heat map reaches a threshold.
 
     python benchmarks/cascade.py [--data ../shared/data/wider-val] [--limit 100] [--thresholds 0.02,0.05,0.1]
-    python benchmarks/cascade.py --backends opencv,torch-bf16   # instead: the default detector per CenterFace backend
+    python benchmarks/cascade.py --backends opencv,torch   # instead: the default detector per CenterFace backend
 
 Every setting runs the default detector (CenterFace, plain search + 2x pass) on the same images, interleaved per
 image so the machine's load falls on all alike; the share of the image the pass searched is printed too.

