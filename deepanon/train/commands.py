@@ -219,6 +219,7 @@ def _export(G_ema: Generator, cfg: TrainConfig, cur_nimg: int, step: int, path: 
         "kimg": round(cur_nimg / 1000, 1),
         "steps": step,
         "batch": cfg.batch,
+        "discriminator": cfg.discriminator,  # the D it was last trained against (train --discriminator)
         "training_data": {
             "sources": [Path(p).name for p in data_meta["config"]["sources"]],  # folder names, not local paths
             "train": data_meta["train"],
