@@ -138,3 +138,16 @@ def test_tiny_gt_boxes_are_where_the_face_is() -> None:
     # guards the fixture: the WIDER-style box covers the astronaut's eyes (dark pixels) and mouth
     x0, y0, x1, y1 = FACE_IN_HEAD
     assert np.asarray(astronaut())[20 + y0 : 20 + y1, 120 + x0 : 120 + x1].std() > 20
+
+
+def test_report_names_the_generator_the_settings_point_at(tmp_path: Path) -> None:
+    """The gan note of the report comes from the card of painter.weights when the settings name one."""
+    from deepanon.config import AnonymizerConfig
+    from deepanon.evaluate.runner import _gan_note
+
+    weights = tmp_path / "g.safetensors"
+    weights.with_suffix(".json").write_text(json.dumps({"kimg": 12.5, "steps": 7, "exported": "then"}))
+    config = AnonymizerConfig().with_values({"painter.weights": str(weights)})
+    assert "12.5 kimg, 7 steps" in (_gan_note(config) or "")
+    shipped = _gan_note(None)
+    assert shipped is None or "12.5 kimg" not in shipped

@@ -73,8 +73,10 @@ def impostor_note(descriptors: np.ndarray) -> str:
     )
 
 
-def _gan_note() -> str | None:
-    card = gan_weights_path().with_suffix(".json")
+def _gan_note(config: AnonymizerConfig | None = None) -> str | None:
+    """The card of the generator the gan method paints with: the settings' painter.weights, else the shipped one."""
+    weights = config.painter.weights if config is not None else None
+    card = (Path(weights) if weights else gan_weights_path()).with_suffix(".json")
     try:
         meta = json.loads(card.read_text())
     except (OSError, ValueError):
@@ -90,7 +92,7 @@ def run_evaluation(
     dataset = load_dataset(data, opts.limit)
     peers = build_peers(opts.methods, opts.device, opts.seed, opts.mask_scale, opts.config)
     notes = [f"{m} skipped: {why}" for m, why in peers.skipped.items()]
-    if any(p.name == "gan" for p in peers.peers) and (gan := _gan_note()):
+    if any(p.name == "gan" for p in peers.peers) and (gan := _gan_note(opts.config)):
         notes.append(gan)
     detector = independent_detector(opts.device)
     try:
