@@ -27,8 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from evaluate_common import SHARED
+from evaluate_faces import SOURCES, link_validation
 from PIL import Image
 from results import markdown_table, publish
 
@@ -38,11 +39,9 @@ from deepanon.evaluate.identity import frechet_distance
 from deepanon.evaluate.refind import mtcnn_detector, refind, validation_photos
 from deepanon.evaluate.runner import EvalOptions, run_evaluation
 from deepanon.gan.weights import load_card, load_generator, load_train_state
-from deepanon.train.compare import grid, lite1_features, load_ema
+from deepanon.train.compare import grid, lite1_features, load_ema, training_speed
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
-SOURCES = ("lfw-single", "utkface")
 PICTURE = ROOT / "benchmarks" / "discriminator_ab.png"
 
 
@@ -76,14 +75,6 @@ def photo_metrics(
         run_evaluation(wider, report_dir, EvalOptions(("gan",), n_wider, "cpu", 0, config=config))
         out["wider_ap_ratio"] = json.loads((report_dir / "report.json").read_text())["methods"][0]["ap_ratio"]
     return out
-
-
-def link_validation(folder: Path, per_source: int) -> Path:
-    for src in SOURCES:
-        (folder / src).mkdir(parents=True, exist_ok=True)
-        for p in validation_photos([SHARED / src], per_source):
-            (folder / src / p.name).symlink_to(p.resolve())
-    return folder
 
 
 def main() -> None:
@@ -127,15 +118,14 @@ def main() -> None:
             + [f"{100 * m['still_same']:.1f}"]
         )
         if info and start_nimg is not None and info["cur_nimg"] > start_nimg:
-            log = path.parent / "log.jsonl"
-            rows_log = [json.loads(r) for r in log.read_text().splitlines() if r.strip()] if log.exists() else []
-            speed = np.median([r["img_s"] for r in rows_log[1:]]) if len(rows_log) > 1 else float("nan")
+            speed = training_speed(path.parent)
             trained.append(
                 f"{name}: {info['cur_nimg'] - start_nimg} images after the start ({kind} D, batch "
                 f"{info['config'].get('batch')}), median {speed:.2f} img/s in training"
             )
         print(rows[-1], flush=True)
-    Image.fromarray(grid(a.data, [G for _, G, *_ in nets], 8, 2, device)).save(PICTURE)
+    picture = PICTURE if not a.no_write else work / PICTURE.name  # --no-write leaves the committed picture alone
+    Image.fromarray(grid(a.data, [G for _, G, *_ in nets], 8, 2, device)).save(picture)
     header = ["generator", "D", "kimg", "Frechet Lite1", "Frechet dlib", "AP kept val %", "AP kept WIDER %"]
     header += ["MTCNN re-find kept %", "landmark shift", "pose shift", "id distance", "dlib same %"]
     table = markdown_table(header, rows)

@@ -20,11 +20,12 @@ from deepanon.evaluate.refind import validation_photos
 SOURCES = ("lfw-single", "utkface")
 
 
-def link_validation(folder: Path) -> Path:
-    """A folder of symlinks to the validation photos of SOURCES, named source/file."""
+def link_validation(folder: Path, per_source: int = 0) -> Path:
+    """A folder of symlinks to the validation photos of SOURCES (per_source of each: spread; 0: all), named
+    source/file."""
     for src in SOURCES:
         (folder / src).mkdir(parents=True, exist_ok=True)
-        for p in validation_photos([SHARED / src]):
+        for p in validation_photos([SHARED / src], per_source):
             (folder / src / p.name).symlink_to(p.resolve())
     return folder
 

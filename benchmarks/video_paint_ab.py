@@ -25,6 +25,14 @@ WORK = Path("/tmp/deepanon-video-ab")
 KEYS = ("coverage", "holes", "flicker", "stability_within", "identity_distance", "phantoms", "painted")
 
 
+def _value(text: str) -> object:
+    """A --set value: JSON where it parses (0, 0.5, true, [..]), else the plain string (painter.rest=pixelate)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clip", type=Path, default=SHARED / "video" / "short_hamilton_clip.mp4")
@@ -51,7 +59,7 @@ def main() -> None:
         name += f", {args.detectors}" if args.detectors else ""
         name += "".join(f", {s}" for s in args.set)
         config = replace(base, detector=det, paint=paint).with_values(
-            {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+            {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
         )
         opts = EvalOptions(("gan",), args.frames, "cpu", 0, config=config)
         report, _ = run_evaluation(args.clip, WORK / name.replace(" ", "_"), opts, lambda m: None)

@@ -3,6 +3,7 @@ rebuilt right (its BatchNorm statistics fit natural images only with the right p
 
 from __future__ import annotations
 
+import json
 import socket
 
 import numpy as np
@@ -120,3 +121,12 @@ def test_lite1_features_of_validation_inpaintings(tmp_path) -> None:
     real2, (same,) = lite1_features(data, [Untouched()], torch.device("cpu"))
     assert np.allclose(real2, real, atol=1e-4)  # other batch sizes: float rounding only
     assert np.allclose(same, real2, atol=1e-5)
+
+
+def test_training_speed_is_the_median_without_the_start_up_window(tmp_path) -> None:
+    from deepanon.train.compare import training_speed
+
+    assert np.isnan(training_speed(tmp_path))  # no log
+    rows = [{"step": 20 * i, "img_s": v} for i, v in enumerate([0.5, 4.0, 5.0, 4.4])]
+    (tmp_path / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert training_speed(tmp_path) == 4.4  # the first window (start-up) left out

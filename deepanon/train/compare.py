@@ -4,6 +4,7 @@ each generator's inpainted ones, for a Frechet distance (the discriminator A/B o
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,14 @@ def load_ema(state: Path, device: torch.device) -> tuple[Generator, dict]:
     G = Generator(cfg.net)
     G.load_state_dict(sds["G_ema"])
     return G.eval().requires_grad_(False).to(device), info
+
+
+def training_speed(run: Path) -> float:
+    """Median images/s of a run folder's log.jsonl, its first window (start-up included) left out; nan if none."""
+    log = Path(run) / "log.jsonl"
+    rows = [json.loads(r) for r in log.read_text().splitlines() if r.strip()] if log.exists() else []
+    speeds = [r["img_s"] for r in rows[1:]] or [r["img_s"] for r in rows]
+    return float(np.median(speeds)) if speeds else float("nan")
 
 
 @torch.no_grad()

@@ -20,13 +20,12 @@ import torch
 from PIL import Image
 
 from deepanon.gan.weights import load_train_state
-from deepanon.train.compare import grid, load_ema
+from deepanon.train.compare import grid, load_ema, training_speed
 
 
 def arm_summary(folder: Path, start_nimg: int) -> dict:
     _, info = load_train_state(folder / "state.safetensors")
     rows = [json.loads(r) for r in (folder / "log.jsonl").read_text().splitlines() if r.strip()]
-    speeds = [r["img_s"] for r in rows[1:]] or [r["img_s"] for r in rows]  # the first window includes start-up
     last = rows[-10:]
     keys = ("g_adv", "d_loss", "d_real", "d_fake", "d_real_sign", "augment_p")
     return {
@@ -35,7 +34,7 @@ def arm_summary(folder: Path, start_nimg: int) -> dict:
         "cur_nimg": info["cur_nimg"],
         "images_trained": info["cur_nimg"] - start_nimg,
         "batch": info["config"].get("batch"),
-        "img_s_median": float(np.median(speeds)) if speeds else None,
+        "img_s_median": training_speed(folder),
         "last_rows_mean": {k: float(np.mean([r[k] for r in last if k in r])) for k in keys if k in last[-1]},
     }
 
