@@ -1,6 +1,7 @@
 """Where does identity leak? dlib "still the same person" per source (UTKFace split by age), psi and mask size.
 
     python benchmarks/identity_probe.py [--per-source 80] [--configs 0.7:1.5,1.0:1.5,0.5:1.5,0.7:1.7] [--seeds 3]
+        [--weights shipped,runs/x/generator.safetensors]   # generators side by side, on the same draws
 
 Held-out validation photos of LFW and UTKFace, spread over each split; the main face is found by dlib HOG
 (>= 48 px high), its descriptor taken at its own 5 landmarks on the original and on the anonymized image (as
@@ -47,6 +48,7 @@ def main() -> None:
     ap.add_argument("--per-source", type=int, default=80)
     ap.add_argument("--configs", default="0.7:1.5,1.0:1.5,0.5:1.5,0.7:1.7", help="psi:mask_scale pairs")
     ap.add_argument("--seeds", type=int, default=1, help="repaint every face this many times (pooled)")
+    ap.add_argument("--weights", default="shipped", help="generators (exported .safetensors; shipped: the package's)")
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -75,28 +77,23 @@ def main() -> None:
         rows.append(
             [group, "chance (different originals)", "-", len(d), f"{100 * (pairs < SAME_PERSON_DISTANCE).mean():.1f} %"]
         )
-    for cfg in a.configs.split(","):
-        psi, scale = (float(v) for v in cfg.split(":"))
-        painter = GanPainter(device="cpu", truncation=psi, mask_scale=scale)
-        dist = np.empty((a.seeds, len(items)))
-        for s in range(a.seeds):
-            for i, (_, rgb, shape, desc, faces) in enumerate(items):
-                out = painter.paint_one(rgb, faces, [i * 7 + j + 1000 * s for j in range(len(faces))])
-                dist[s, i] = float(np.linalg.norm(dl.descriptor(out, shape) - desc))
-        for group in names:
-            d = dist[:, groups == group]
-            same = 100 * (d < SAME_PERSON_DISTANCE).mean(axis=1)  # per seed
-            spread_txt = f" ({same.min():.1f}-{same.max():.1f})" if a.seeds > 1 else ""
-            rows.append(
-                [
-                    group,
-                    f"psi {psi}, mask {scale}",
-                    f"{d.mean():.3f}",
-                    d.shape[1],
-                    f"{same.mean():.1f} %{spread_txt}",
-                ]
-            )
-        print(rows[-len(names) :], flush=True)
+    for weights in a.weights.split(","):
+        for cfg in a.configs.split(","):
+            psi, scale = (float(v) for v in cfg.split(":"))
+            settings = {} if weights == "shipped" else {"weights": weights}
+            painter = GanPainter(device="cpu", truncation=psi, mask_scale=scale, **settings)
+            dist = np.empty((a.seeds, len(items)))
+            for s in range(a.seeds):
+                for i, (_, rgb, shape, desc, faces) in enumerate(items):
+                    out = painter.paint_one(rgb, faces, [i * 7 + j + 1000 * s for j in range(len(faces))])
+                    dist[s, i] = float(np.linalg.norm(dl.descriptor(out, shape) - desc))
+            label = f"psi {psi}, mask {scale}" + ("" if weights == "shipped" else f", {Path(weights).parent.name}")
+            for group in names:
+                d = dist[:, groups == group]
+                same = 100 * (d < SAME_PERSON_DISTANCE).mean(axis=1)  # per seed
+                spread_txt = f" ({same.min():.1f}-{same.max():.1f})" if a.seeds > 1 else ""
+                rows.append([group, label, f"{d.mean():.3f}", d.shape[1], f"{same.mean():.1f} %{spread_txt}"])
+            print(rows[-len(names) :], flush=True)
     table = markdown_table(["group", "config", "mean distance", "faces", "still the same person"], rows)
     body = (
         "## Identity probe: where dlib still sees the same person (benchmarks/identity_probe.py)\n\n"

@@ -4,6 +4,7 @@ hamilton clip. Every number comes from `deepanon evaluate` (deepanon/evaluate/ph
 
     python benchmarks/phantom_faces.py --label before   # run, keep the numbers in /tmp/deepanon-phantoms/before.json
     python benchmarks/phantom_faces.py --label after --compare before,after --publish   # both runs in RESULTS.md
+    python benchmarks/phantom_faces.py --label old --config old.toml --methods gan   # other settings (evaluate's)
 
 WIDER pictures stay in the report folders under /tmp (never committed: a sheet of WIDER faces is a copy of data).
 """
@@ -22,7 +23,7 @@ from PIL import Image
 from results import markdown_table, publish
 from video_small_faces import crowded, pan
 
-from deepanon.detect import DetectorConfig
+from deepanon.config import AnonymizerConfig, load_config
 from deepanon.evaluate.runner import EvalOptions, run_evaluation
 from deepanon.evaluate.wider import HEIGHT_CLASSES, read_wider
 
@@ -68,7 +69,8 @@ def summarize(report: Path) -> dict:
 def run(args: argparse.Namespace) -> dict:
     WORK.mkdir(parents=True, exist_ok=True)
     methods = tuple(args.methods.split(","))
-    out: dict = {"detector": repr(DetectorConfig()), "seconds": {}}
+    config = load_config(args.config) if args.config else AnonymizerConfig()
+    out: dict = {"detector": repr(config.detector), "paint": repr(config.paint), "seconds": {}}
     sets = args.sets.split(",")
     jobs = [("wider", args.data, args.wider_limit)] if "wider" in sets else []
     if args.pan_images and "pan" in sets:
@@ -78,7 +80,10 @@ def run(args: argparse.Namespace) -> dict:
     for name, src, limit in jobs:
         t0 = time.perf_counter()
         report, _ = run_evaluation(
-            src, WORK / f"{args.label}-{name}", EvalOptions(methods, limit, "cpu", 0), lambda m: print(m, end="\r")
+            src,
+            WORK / f"{args.label}-{name}",
+            EvalOptions(methods, limit, "cpu", 0, config=config, mask_scale=config.painter.mask_scale),
+            lambda m: print(m, end="\r"),
         )
         out[name] = summarize(report)
         out["seconds"][name] = round(time.perf_counter() - t0)
@@ -153,6 +158,7 @@ def main() -> None:
     ap.add_argument("--pan-frames", type=int, default=24)
     ap.add_argument("--clip-frames", type=int, default=90)
     ap.add_argument("--methods", default="gan,blur,deface-blur")
+    ap.add_argument("--config", type=Path, help="deepanon's settings (a TOML or JSON file, as evaluate --config)")
     ap.add_argument("--sets", default="wider,pan,hamilton", help="which data sets to run (comma-separated)")
     ap.add_argument("--publish", action="store_true", help="write the tables (--compare, or this run) into RESULTS.md")
     ap.add_argument("--tables-only", action="store_true", help="no run: tables from the saved JSON")

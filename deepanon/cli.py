@@ -169,7 +169,14 @@ def anonymize(
         max=1.0,
         help="--method gan: a detection gets a painted face only when it is confidently a face (this score of a "
         "second detector, MTCNN's O-Net, on its crop); the others get --rest-filter, so a false alarm on a wall "
-        "is never given a face. 0: paint every detection.",
+        "is never given a face. 0 (with --paint-min-score 0): paint every detection.",
+    ),
+    paint_min_score: float | None = _flag(
+        "paint_min_score",
+        min=0.0,
+        max=1.0,
+        help="--method gan: nor is a detection painted that the face detector itself scored below this (O-Net "
+        "alone now and then takes a knee or a hand for a face); it gets --rest-filter.",
     ),
     rest_filter: RestFilter | None = _flag(
         "rest_filter",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from skimage import data
 
 from deepanon.anonymize.decide import (
     LANDMARKS,
+    LOW_SCORE,
     NO_LANDMARKS,
     PAINTED,
     SECOND_OPINION,
@@ -50,7 +53,13 @@ def test_decide_gives_a_reason_for_every_filtered_detection() -> None:
     assert decide(Face((0, 0, 100, 100), 0.99), 1.0, cfg) == NO_LANDMARKS
     flipped = UPRIGHT[[3, 4, 2, 0, 1]]
     assert decide(face_at(0, 0, 100, points=flipped), 1.0, cfg) == LANDMARKS
-    assert decide(face_at(0, 0, 100), 0.0, PaintConfig(paint_threshold=0.0)) == PAINTED  # 0: paint everything
+    # O-Net sure, the detector not: a knee or a hand (PaintConfig says where 0.4 comes from)
+    assert decide(face_at(0, 0, 100, score=0.3), 1.0, cfg) == LOW_SCORE
+    assert decide(face_at(0, 0, 100, score=0.4), 1.0, cfg) == PAINTED
+    everything = PaintConfig(paint_threshold=0.0, min_paint_score=0.0)
+    assert decide(face_at(0, 0, 100, score=0.05), 0.0, everything) == PAINTED  # both 0: paint everything
+    with pytest.raises(ConfigError):
+        PaintConfig(min_paint_score=1.5)
 
 
 def test_a_track_is_painted_when_most_of_its_frames_say_so() -> None:
@@ -107,13 +116,14 @@ def test_track_choice_is_fixed_once_read() -> None:
 def clutter_scene() -> tuple[np.ndarray, Face, list[Face]]:
     """A brick wall with a cat's head on it and the astronaut's head beside (scikit-image's public-domain images),
     the astronaut's face box (MTCNN-like, with landmarks) and two false alarms as a low-threshold detector reports
-    them: on the cat's face and on the bricks, each with landmarks that fit its box."""
+    them: on the cat's face and on the bricks, each with landmarks that fit its box and a score high enough to
+    leave the verdict to the second opinion."""
     brick = cv2.cvtColor(data.brick(), cv2.COLOR_GRAY2RGB)
     img = np.tile(brick, (2, 2, 1))[:540, :960].copy()
     img[100:300, 40:270] = data.chelsea()[30:230, 100:330]
     img[150:390, 650:860] = data.astronaut()[20:260, 120:330]
-    cat = face_at(95, 140, 110, score=0.25)
-    wall = face_at(400, 300, 90, score=0.22)
+    cat = face_at(95, 140, 110, score=0.45)
+    wall = face_at(400, 300, 90, score=0.42)
     return img, cat, [cat, wall]
 
 
@@ -157,8 +167,25 @@ def test_paint_threshold_zero_paints_everything(scene_faces) -> None:
     from deepanon.anonymize.pipeline import Anonymizer
 
     img, face, clutter = scene_faces
-    everything = Anonymizer(method="gan", device="cpu", seed=0, detector="mtcnn", paint_threshold=0.0)
-    assert {f.treatment for f in everything.treat([img], [[face, *clutter]])[0]} == {PAINTED}
+    everything = Anonymizer(
+        method="gan", device="cpu", seed=0, detector="mtcnn", paint_threshold=0.0, paint_min_score=0.0
+    )
+    low = [dataclasses.replace(c, score=0.1) for c in clutter]
+    assert {f.treatment for f in everything.treat([img], [[face, *low]])[0]} == {PAINTED}
+
+
+def test_a_face_its_detector_scored_low_is_filtered_not_painted(anon, scene_faces) -> None:
+    """The astronaut's real face, as if the detector had scored it 0.3: O-Net is sure, yet it gets the filter
+    (the rule that keeps faces off knees and hands), and the region is still changed."""
+    img, face, _ = scene_faces
+    weak = dataclasses.replace(face, score=0.3)
+    treated = anon.treat([img], [[weak]])[0]
+    assert [f.treatment for f in treated] == [LOW_SCORE]
+    out = anon.replace_faces([img], [treated], [anon.face_seeds("scene", treated)])[0]
+    rest, painter = anon.config.paint, anon.config.painter
+    alone = apply_filter(img, [weak], rest.rest, painter.mask_scale * rest.rest_grow, painter.feather, rest.rest_cells)
+    assert np.array_equal(out, alone)
+    assert not np.array_equal(out, img)
 
 
 def test_a_track_keeps_its_treatment_through_holds(anon, scene_faces) -> None:

@@ -4,6 +4,8 @@ Every detection is anonymized; only one that is confidently a face gets a new fa
 on a wall, a bottle or a fist then gets a filter that invents nothing (a smudge at worst, never a face). The
 evidence (pure functions here; the second opinion is detect/second_opinion.py's O-Net score):
 - size: below MIN_PAINT_FACE px the generator has nothing to work with;
+- the detector's own score: O-Net alone passes a knee or a hand now and then (its crop is 48 px of skin), and
+  the detector scored those low;
 - landmarks: the 5 points must be there and make sense for the box (eyes above the mouth, inside the box);
 - second opinion: MTCNN's O-Net on the square crop of the box, whichever detector found it.
 """
@@ -20,8 +22,9 @@ from deepanon.types import Face
 
 PAINTED = "painted"
 # why a detection got a filter instead (the report counts these)
-SMALL, NO_LANDMARKS, LANDMARKS, SECOND_OPINION = "small", "no-landmarks", "landmarks", "second-opinion"
-REASONS = (PAINTED, SMALL, NO_LANDMARKS, LANDMARKS, SECOND_OPINION)
+SMALL, NO_LANDMARKS, LANDMARKS = "small", "no-landmarks", "landmarks"
+LOW_SCORE, SECOND_OPINION = "low-score", "second-opinion"
+REASONS = (PAINTED, SMALL, NO_LANDMARKS, LANDMARKS, LOW_SCORE, SECOND_OPINION)
 
 # Landmarks may lie this far (share of the box side) outside the box: profile faces reach its edge.
 LANDMARK_MARGIN = 0.25
@@ -46,14 +49,25 @@ def landmarks_plausible(face: Face, margin: float = LANDMARK_MARGIN) -> bool:
     return bool(eye_gap >= 0.08 and u[1] > u[0] and u[4] > u[3])
 
 
-def decide(face: Face, second_opinion: float, config: PaintConfig) -> str:
-    """PAINTED, or the reason the detection gets config.rest instead."""
+def reason_before_opinion(face: Face, config: PaintConfig) -> str | None:
+    """Why face gets config.rest whatever the second opinion says, or None when the opinion decides (so the
+    pipeline asks O-Net only about those)."""
     if max(face.width, face.height) < config.min_paint_face:
         return SMALL
     if face.landmarks is None:
         return NO_LANDMARKS
     if config.check_landmarks and not landmarks_plausible(face):
         return LANDMARKS
+    if face.score < config.min_paint_score:
+        return LOW_SCORE
+    return None
+
+
+def decide(face: Face, second_opinion: float, config: PaintConfig) -> str:
+    """PAINTED, or the reason the detection gets config.rest instead."""
+    reason = reason_before_opinion(face, config)
+    if reason is not None:
+        return reason
     if second_opinion < config.paint_threshold:
         return SECOND_OPINION
     return PAINTED

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from deepanon.anonymize.decide import PAINTED, Votes, decide, landmarks_plausible
+from deepanon.anonymize.decide import PAINTED, Votes, decide, reason_before_opinion
 from deepanon.anonymize.files import FileResult, anonymize_file
 from deepanon.anonymize.filters import FILTERS, apply_filter
 from deepanon.anonymize.seeds import derive_seed
@@ -98,15 +98,9 @@ class Anonymizer:
 
     def judge(self, frame: np.ndarray, faces: Sequence[Face]) -> list[tuple[float, str]]:
         """Method gan: (second opinion, decide()'s verdict) per face of one frame. O-Net only looks at the faces
-        that size and landmarks do not already rule out."""
+        that size, landmarks and the detector's score do not already rule out."""
         p = self.config.paint
-        asked = [
-            f
-            for f in faces
-            if max(f.width, f.height) >= p.min_paint_face
-            and f.landmarks is not None
-            and (not p.check_landmarks or landmarks_plausible(f))
-        ]
+        asked = [f for f in faces if reason_before_opinion(f, p) is None]
         with self.timer.stage("decide"):
             scores = self.second_opinion.scores(frame, asked) if asked else []
         opinion = dict(zip(map(id, asked), scores))
