@@ -12,8 +12,10 @@ generator. Per generator, on the held-out validation split (`deepanon prepare`'s
     Frechet distance of dlib descriptors, AP kept of the independent detector (CenterFace), landmark and pose
     shift, dlib identity distance and "same person" rate; MTCNN's re-find rate of the painted faces;
   - on WIDER val (the first --wider photos spread over the set): AP kept.
-Plus a grid of the same validation crops and z through every generator (`benchmarks/discriminator_ab.png`) and,
-for the states, what each trained (images, discriminator). Writes RESULTS.md's section `discriminator-ab`.
+A generator trained at another repaint geometry (its card's mask_scale, e.g. 1.7) is measured at that geometry:
+its Lite1 distance against the crops of a --data prepared with it (give --data once per geometry), the photos
+painted with its ellipse. Plus a grid of the same validation crops and z through every generator
+(`benchmarks/discriminator_ab.png`) and, for the states, what each trained (images, discriminator). Writes RESULTS.md's section `discriminator-ab`.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from deepanon.evaluate.identity import frechet_distance
 from deepanon.evaluate.refind import mtcnn_detector, refind, validation_photos
 from deepanon.evaluate.runner import EvalOptions, run_evaluation
 from deepanon.gan.weights import load_card, load_generator, load_train_state
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE
 from deepanon.train.compare import grid, lite1_features, load_ema, training_speed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,13 +59,23 @@ def exported(name: str, path: Path, data: Path, work: Path) -> Path:
     return out
 
 
+def dataset_mask_scale(data: Path) -> float:
+    """The repaint geometry a prepared dataset was cut with."""
+    return float(json.loads((data / "dataset.json").read_text())["config"].get("mask_scale", DEFAULT_MASK_SCALE))
+
+
+def mask_scale_of(card: dict) -> float:
+    """The repaint ellipse (x the face box) a generator was trained with."""
+    return float(card.get("repaint", {}).get("mask_scale", DEFAULT_MASK_SCALE))
+
+
 def photo_metrics(
-    weights: Path, photos: Path, per_source: int, wider: Path | None, n_wider: int, work: Path
+    weights: Path, scale: float, photos: Path, per_source: int, wider: Path | None, n_wider: int, work: Path
 ) -> dict[str, float]:
-    config = apply_shortcuts(AnonymizerConfig(), {"weights": str(weights)})
+    config = apply_shortcuts(AnonymizerConfig(), {"weights": str(weights), "mask_scale": scale})
     out: dict[str, float] = {}
     report_dir = work / "eval-faces"
-    run_evaluation(photos, report_dir, EvalOptions(("gan",), 0, "cpu", 0, config=config))
+    run_evaluation(photos, report_dir, EvalOptions(("gan",), 0, "cpu", 0, mask_scale=scale, config=config))
     r = json.loads((report_dir / "report.json").read_text())["methods"][0]
     for key in ("frechet", "ap_ratio", "landmark_shift", "pose_shift", "identity_distance", "still_same"):
         out[key] = r[key]
@@ -72,14 +85,16 @@ def photo_metrics(
     out["refind"] = res.rate_after / max(res.rate_before, 1e-9)
     if wider is not None and n_wider:
         report_dir = work / "eval-wider"
-        run_evaluation(wider, report_dir, EvalOptions(("gan",), n_wider, "cpu", 0, config=config))
+        run_evaluation(wider, report_dir, EvalOptions(("gan",), n_wider, "cpu", 0, mask_scale=scale, config=config))
         out["wider_ap_ratio"] = json.loads((report_dir / "report.json").read_text())["methods"][0]["ap_ratio"]
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT / "datasets" / "faces", help="prepared dataset (val split)")
+    ap.add_argument(
+        "--data", type=Path, action="append", help="prepared dataset(s) (val split), one per repaint geometry"
+    )
     ap.add_argument("--gen", action="append", required=True, help="NAME=STATE_OR_GENERATOR (first: the start)")
     ap.add_argument("--wider", type=int, default=20, help="WIDER val photos for AP kept (0: skip)")
     ap.add_argument("--crops", type=int, default=0, help="validation crops for the Lite1 distance (0: all)")
@@ -88,6 +103,7 @@ def main() -> None:
     ap.add_argument("--note", default="", help="a line about how the arms were trained, for RESULTS.md")
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
+    datas = {dataset_mask_scale(d): d for d in (a.data or [ROOT / "datasets" / "faces"])}
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
     gens = [(n, Path(p)) for n, p in (s.split("=", 1) for s in a.gen)]
@@ -97,22 +113,40 @@ def main() -> None:
     device = torch.device("cpu")
     nets, rows, trained = [], [], []
     for name, path in gens:
-        weights = exported(name, path, a.data, work)
+        weights = exported(name, path, datas[min(datas)], work)
         card = load_card(weights)
         is_state = not path.with_suffix(".json").exists()  # an exported generator has its card beside it
         info = load_train_state(path)[1] if is_state else {}
         G = load_ema(path, device)[0] if is_state else load_generator(weights, device).eval()
         nets.append((name, G, weights, card, info))
-    real, fakes = lite1_features(a.data, [G for _, G, *_ in nets], device, a.crops)
+    fakes, reals = [], {}
+    for scale, data in datas.items():  # each generator on the crops of its own geometry
+        mine = [i for i, n in enumerate(nets) if mask_scale_of(n[3]) == scale]
+        if mine:
+            reals[scale], got = lite1_features(data, [nets[i][1] for i in mine], device, a.crops)
+            fakes += list(zip(mine, got))
+    missing = [n[0] for i, n in enumerate(nets) if i not in dict(fakes)]
+    if missing:
+        raise SystemExit(f"no --data prepared at the repaint geometry of {', '.join(missing)}")
+    fakes = [f for _, f in sorted(fakes, key=lambda t: t[0])]
     start_nimg = nets[0][4].get("cur_nimg") if nets[0][4] else None
     for (name, _, weights, card, info), fake in zip(nets, fakes):
         print(f"{name}: photos ...", flush=True)
-        m = photo_metrics(weights, photos, a.photos, wider, a.wider, work / name)
-        fd_lite = frechet_distance(real, fake)
+        scale = mask_scale_of(card)
+        m = photo_metrics(weights, scale, photos, a.photos, wider, a.wider, work / name)
+        fd_lite = frechet_distance(reals[scale], fake)
         kind = info.get("config", {}).get("discriminator", "classic") if info else "-"
         images = card.get("kimg", float("nan"))
         rows.append(
-            [name, kind, f"{images:.1f}", f"{fd_lite:.1f}", f"{m['frechet']:.4f}", f"{100 * m['ap_ratio']:.1f}"]
+            [
+                name,
+                kind,
+                f"{images:.1f}",
+                f"{scale:g}",
+                f"{fd_lite:.1f}",
+                f"{m['frechet']:.4f}",
+                f"{100 * m['ap_ratio']:.1f}",
+            ]
             + [f"{100 * m.get('wider_ap_ratio', float('nan')):.1f}", f"{100 * m['refind']:.1f}"]
             + [f"{m['landmark_shift']:.3f}", f"{m['pose_shift']:.3f}", f"{m['identity_distance']:.3f}"]
             + [f"{100 * m['still_same']:.1f}"]
@@ -125,14 +159,16 @@ def main() -> None:
             )
         print(rows[-1], flush=True)
     picture = PICTURE if not a.no_write else work / PICTURE.name  # --no-write leaves the committed picture alone
-    Image.fromarray(grid(a.data, [G for _, G, *_ in nets], 8, 2, device)).save(picture)
-    header = ["generator", "D", "kimg", "Frechet Lite1", "Frechet dlib", "AP kept val %", "AP kept WIDER %"]
+    first = mask_scale_of(nets[0][3])  # the grid shows the start's crops (another geometry frames them wider)
+    Image.fromarray(grid(datas[first], [G for _, G, *_ in nets], 8, 2, device)).save(picture)
+    n_crops = len(next(iter(reals.values())))
+    header = ["generator", "D", "kimg", "mask", "Frechet Lite1", "Frechet dlib", "AP kept val %", "AP kept WIDER %"]
     header += ["MTCNN re-find kept %", "landmark shift", "pose shift", "id distance", "dlib same %"]
     table = markdown_table(header, rows)
     cols = ", ".join(["original", "masked"] + [n for n, *_ in nets] * 2)
     body = (
         "## Discriminator A/B on held-out data (benchmarks/discriminator_ab.py)\n\n"
-        f"Validation split of {', '.join(SOURCES)} ({len(real)} crops for Lite1: one fixed z per crop, the same "
+        f"Validation split of {', '.join(SOURCES)} ({n_crops} crops for Lite1: one fixed z per crop, the same "
         f"for every generator; {len(list((photos).rglob('*.*')))} photos for the rest, method gan, seed 0, "
         f"default settings); WIDER val: {a.wider} photos spread over the set. Frechet Lite1: FID's formula on "
         "EfficientNet-Lite1's 1280 pooled features (more dimensions than crops: biased up, compare rows only). "

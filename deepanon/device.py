@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import glob
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported when a device is resolved, not when the CLI starts (`--help` stays fast)
@@ -22,6 +24,19 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name not in DEVICE_CHOICES and not name.startswith("cuda:"):
         raise ValueError(f"unknown device {name!r}: use auto, cpu or cuda")
     return torch.device(name)
+
+
+def cuda_impossible() -> bool:
+    """True when this Linux machine has no NVIDIA device node (nor WSL's /dev/dxg): no CUDA whatever torch says,
+    so 'auto' means the CPU without importing torch (about 2 s a process; the blur path needs no torch)."""
+    return sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*") and not glob.glob("/dev/dxg")
+
+
+def device_name(name: str = "auto") -> str:
+    """resolve_device(name) as a string ('cpu', 'cuda', 'cuda:1'), importing torch only when CUDA may be there."""
+    if name == "cpu" or (name == "auto" and cuda_impossible()):
+        return "cpu"
+    return str(resolve_device(name))
 
 
 def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:

@@ -65,23 +65,21 @@ def _check_sha256(path: Path) -> None:
         raise ValueError(f"{path}: SHA-256 {digest} is not CenterFace's {CENTERFACE_SHA256}; refusing to load it")
 
 
-def resolve_backend(backend: str, device: torch.device) -> str:
+def resolve_backend(backend: str, device: torch.device | str) -> str:
     """auto: OpenCV on the CPU (measured faster there: 1280x736, one thread, 0.40 s vs 0.50 s for the torch module
     frozen by TorchScript and 1.26 s eager; RESULTS.md, speed), torch on CUDA."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown CenterFace backend {backend!r}: use {', '.join(BACKENDS)}")
     if backend == "auto":
-        return "torch" if device.type == "cuda" else "opencv"
+        return "torch" if str(device).startswith("cuda") else "opencv"
     return backend
 
 
 class CenterFaceModel:
     """The network alone: a batch of N x 3 x H x W float32 RGB blobs (0-255, H and W multiples of 32) -> its maps."""
 
-    def __init__(self, backend: str = "auto", device: torch.device | None = None) -> None:
-        import torch
-
-        self.device = device or torch.device("cpu")
+    def __init__(self, backend: str = "auto", device: torch.device | str | None = None) -> None:
+        self.device = device or "cpu"
         self.backend = resolve_backend(backend, self.device)
         path = centerface_onnx()
         if self.backend == "opencv":
@@ -218,7 +216,7 @@ class CenterFaceNet:
         *,
         cascade: Cascade | None = None,
         backend: str = "auto",
-        device: torch.device | None = None,
+        device: torch.device | str | None = None,
         batch: int = 8,
     ) -> None:
         self.threshold = threshold

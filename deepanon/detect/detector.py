@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from deepanon.detect.tiling import tile_grid
-from deepanon.device import resolve_device
+from deepanon.device import device_name
 from deepanon.geometry.boxes import merge_faces
 from deepanon.types import Face
 
@@ -86,7 +86,7 @@ class FaceDetector:
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = c = config or DetectorConfig()
-        self.device = resolve_device(c.device)
+        self.device = device_name(c.device)  # a str: the blur path never imports torch
         self._nets = []
         if "mtcnn" in c.detectors:
             from deepanon.detect.mtcnn import MtcnnNet

@@ -12,7 +12,7 @@ class MtcnnNet:
     """`run(frames)` -> faces per frame; frames must share one shape (they go through MTCNN as one batch)."""
 
     def __init__(
-        self, threshold: float, min_face: int, stage_thresholds: tuple[float, float], device: torch.device
+        self, threshold: float, min_face: int, stage_thresholds: tuple[float, float], device: torch.device | str
     ) -> None:
         from facenet_pytorch import MTCNN  # heavy import, deferred until a detector is built
 
@@ -22,7 +22,7 @@ class MtcnnNet:
             keep_all=True,
             min_face_size=min_face,
             thresholds=[stage_thresholds[0], stage_thresholds[1], threshold],
-            device=device,
+            device=torch.device(device),
         )
 
     @torch.inference_mode()
