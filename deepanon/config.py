@@ -94,7 +94,7 @@ class PaintConfig:
     # true faces >= 64 / 32-63 / 16-31 px and 0 / 17 / 9 % of the false alarms (threshold 0: 100 % of both).
     paint_threshold: float = 0.9  # 0 (and min_paint_score 0): paint every detection (the old way)
     # The detector's own score from which a detection may be painted. O-Net passed a knee and a hand that
-    # CenterFace scored 0.29 and 0.20 (a face painted on a knee: a phantom); on 232 WIDER val photos not used for
+    # CenterFace scored 0.29 and 0.20 (a face painted on a knee: a phantom); on 233 WIDER val photos not used for
     # the phantom count, 0.4 paints 0.3-0.9 % fewer true faces and 2.6 % instead of 6.6 % of the 16-31 px false
     # alarms, most of which are unlabelled crowd faces (benchmarks/paint_decision.py, RESULTS.md).
     min_paint_score: float = 0.4
