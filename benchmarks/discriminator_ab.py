@@ -15,7 +15,8 @@ generator. Per generator, on the held-out validation split (`deepanon prepare`'s
 A generator trained at another repaint geometry (its card's mask_scale, e.g. 1.7) is measured at that geometry:
 its Lite1 distance against the crops of a --data prepared with it (give --data once per geometry), the photos
 painted with its ellipse. Plus a grid of the same validation crops and z through every generator
-(`benchmarks/discriminator_ab.png`) and, for the states, what each trained (images, discriminator). Writes RESULTS.md's section `discriminator-ab`.
+(`benchmarks/discriminator_ab.png`) and, for the states, what each trained (images, discriminator). Writes
+RESULTS.md's section `discriminator-ab`.
 """
 
 from __future__ import annotations

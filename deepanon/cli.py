@@ -131,6 +131,15 @@ def anonymize(
         "small faces score lower and are easily missed, so they get a lower bar. Set it to --centerface-threshold's "
         "value to treat all sizes alike.",
     ),
+    large_face_threshold: float | None = _flag(
+        "large_face_threshold",
+        "--large-threshold",
+        min=0.0,
+        max=1.0,
+        help=f"CenterFace score above which a face of {field_default('detector.large_face')} px or more is "
+        "anonymized: a large face in shadow, turned or blurred scores low, and missing one is the worst miss. Such "
+        "weak detections are blurred, not painted (--paint-min-score).",
+    ),
     min_face: int | None = _flag(
         "min_face",
         min=4,

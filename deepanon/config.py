@@ -293,6 +293,7 @@ SHORTCUTS: dict[str, Shortcut] = {
     "threshold": Shortcut("detector.threshold"),
     "centerface_threshold": Shortcut("detector.centerface_threshold"),
     "small_face_threshold": Shortcut("detector.small_face_threshold"),
+    "large_face_threshold": Shortcut("detector.large_face_threshold"),
     "min_face": Shortcut("detector.min_face"),
     "detect_size": Shortcut("detector.max_side"),
     "upscale": Shortcut("detector.upscale"),

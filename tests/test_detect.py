@@ -109,16 +109,58 @@ def test_small_faces_get_the_lower_centerface_bar():
     assert not keep_detection(0.25, 30, 0.3, 0.3, 48)  # equal thresholds: all sizes alike
 
 
+def test_large_faces_get_their_own_lower_bar():
+    from deepanon.detect.centerface import keep_detection
+
+    # a 0.15 face: kept from 64 px up with the large band at 0.1, not between the bands, not without the band
+    assert keep_detection(0.15, 64, 0.3, 0.2, 48, 0.1, 64) and keep_detection(0.15, 500, 0.3, 0.2, 48, 0.1, 64)
+    assert not keep_detection(0.15, 60, 0.3, 0.2, 48, 0.1, 64)
+    assert not keep_detection(0.15, 500, 0.3, 0.2, 48) and not keep_detection(0.15, 500, 0.3, 0.2, 48, 0.1, 0)
+    assert not keep_detection(0.05, 500, 0.3, 0.2, 48, 0.1, 64)
+
+
 def test_centerface_keeps_weak_small_faces_only():
     det = FaceDetector(DetectorConfig(detectors=("centerface",), device="cpu"))
     (net,) = det._nets
     # blob-px detections (x0 y0 x1 y1 score) as decode() gives them: a weak small, a weak large and a strong face
-    dets = np.array([[10, 10, 40, 40, 0.25], [100, 20, 180, 120, 0.25], [200, 20, 280, 120, 0.9]], np.float32)
+    dets = np.array([[10, 10, 40, 40, 0.25], [100, 20, 150, 80, 0.25], [200, 20, 280, 120, 0.9]], np.float32)
     faces = net._faces(dets, np.zeros((3, 5, 2), np.float32), 1.0, 1.0)
-    assert net._floor == DetectorConfig.small_face_threshold  # decoded down to what a small face may score
-    assert sorted(round(f.score, 2) for f in faces) == [0.25, 0.9]
+    assert sorted(round(f.score, 2) for f in faces) == [0.25, 0.9]  # the 60-px one is between the bands
     weak = next(f for f in faces if f.score < 0.3)
     assert weak.box[3] - weak.box[1] < DetectorConfig.small_face
+
+
+def test_centerface_keeps_weak_large_faces():
+    det = FaceDetector(DetectorConfig(detectors=("centerface",), device="cpu"))
+    (net,) = det._nets
+    assert net._floor == DetectorConfig.large_face_threshold  # decoded down to what a large face may score
+    # 0.12 at 100 px kept (the large band), 0.12 at 40 px and 0.15 at 60 px not; 0.05 at 300 px not
+    dets = np.array(
+        [[0, 0, 80, 100, 0.12], [100, 0, 130, 40, 0.12], [200, 0, 250, 60, 0.15], [300, 0, 600, 300, 0.05]],
+        np.float32,
+    )
+    faces = net._faces(dets, np.zeros((4, 5, 2), np.float32), 1.0, 1.0)
+    assert [f.box for f in faces] == [(0.0, 0.0, 80.0, 100.0)]
+    # the small-face pass searches enlarged images: a 100-px face there is a small one, and gets no large band
+    assert net._faces(dets, np.zeros((4, 5, 2), np.float32), 1.0, 1.0, large_band=False) == []
+    off = FaceDetector(DetectorConfig(detectors=("centerface",), large_face=0, device="cpu"))._nets[0]
+    assert off._faces(dets, np.zeros((4, 5, 2), np.float32), 1.0, 1.0) == []
+    assert off._floor == DetectorConfig.small_face_threshold
+
+
+def test_small_face_pass_searches_without_the_large_band(monkeypatch):
+    for cascade in (0.0, DetectorConfig.cascade_threshold):
+        (net,) = FaceDetector(DetectorConfig(detectors=("centerface",), cascade_threshold=cascade, device="cpu"))._nets
+        bands = []
+        plain = net.search
+
+        def spy(frames, want_heat=False, large_band=True, plain=plain, bands=bands):
+            bands.append(large_band)
+            return plain(frames, want_heat, large_band)
+
+        monkeypatch.setattr(net, "search", spy)
+        net.run([astronaut()])
+        assert bands[0] is True and len(bands) > 1 and not any(bands[1:])  # plain search, then the pass
 
 
 def test_small_face_pass_searches_the_enlarged_image_and_maps_faces_back(monkeypatch):
@@ -126,7 +168,8 @@ def test_small_face_pass_searches_the_enlarged_image_and_maps_faces_back(monkeyp
     (net,) = det._nets
     sizes = []
 
-    def fake(frames, want_heat=False):  # the same face seen in both searches, and one only the enlarged search finds
+    # the same face seen in both searches, and one only the enlarged search finds
+    def fake(frames, want_heat=False, large_band=True):
         rgb = frames[0]
         sizes.append(rgb.shape[:2])
         k = rgb.shape[1] / 300

@@ -37,10 +37,23 @@ BACKENDS = ("auto", "opencv", "torch")
 Maps = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # (N,1,h,w), (N,2,h,w), (N,2,h,w), (N,10,h,w)
 
 
-def keep_detection(score: float, height: float, threshold: float, small_threshold: float, small_face: int) -> bool:
-    """A face is kept from `threshold`, or from the lower of `threshold` and `small_threshold` when it is under
-    `small_face` px high (small faces score lower; privacy first)."""
-    return score >= threshold or (height < small_face and score >= min(threshold, small_threshold))
+def keep_detection(
+    score: float,
+    height: float,
+    threshold: float,
+    small_threshold: float,
+    small_face: int,
+    large_threshold: float | None = None,
+    large_face: int = 0,
+) -> bool:
+    """A face is kept from `threshold`; under `small_face` px high from the lower of it and `small_threshold` (small
+    faces score lower); from `large_face` px up (0: no such band) from the lower of it and `large_threshold`
+    (a large face in shadow, turned or blurred scores low too, and a missed large face is the worst miss)."""
+    if score >= threshold:
+        return True
+    if height < small_face and score >= small_threshold:
+        return True
+    return large_threshold is not None and 0 < large_face <= height and score >= large_threshold
 
 
 def centerface_onnx() -> Path:
@@ -201,7 +214,8 @@ def _window_start(start: int, size: int, n: int) -> int:
 
 
 class CenterFaceNet:
-    """upscale > 1: the small-face pass, which adds the faces under small_face px (in the image) found in the image
+    """Faces are kept by `keep_detection`'s bands (small and large faces get their own thresholds).
+    upscale > 1: the small-face pass, which adds the faces under small_face px (in the image) found in the image
     enlarged that much; larger ones come from the plain search alone. (Letting it add those too grew their boxes,
     the union of both searches' being kept: on 20 WIDER scenes the painted faces' AP fell 85.7 -> 84.3 %, for 1
     more face found of 382 at 32-63 px on 100.) The keep rule reads a face's height in the image searched.
@@ -214,6 +228,8 @@ class CenterFaceNet:
         small_face: int = 0,
         upscale: float = 1.0,
         *,
+        large_threshold: float | None = None,
+        large_face: int = 0,
         cascade: Cascade | None = None,
         backend: str = "auto",
         device: torch.device | str | None = None,
@@ -222,6 +238,8 @@ class CenterFaceNet:
         self.threshold = threshold
         self.small_threshold = threshold if small_threshold is None else small_threshold
         self.small_face = small_face
+        self.large_threshold = threshold if large_threshold is None else large_threshold
+        self.large_face = large_face
         if upscale > 1.0 and small_face <= 0:
             raise ValueError("the small-face pass (upscale > 1) adds faces under small_face px: give small_face > 0")
         self.upscale = upscale
@@ -231,7 +249,8 @@ class CenterFaceNet:
 
     @property
     def _floor(self) -> float:
-        return min(self.threshold, self.small_threshold)
+        large = self.large_threshold if self.large_face > 0 else self.threshold
+        return min(self.threshold, self.small_threshold, large)
 
     def run(self, frames: list[np.ndarray], small_pass: list[bool] | None = None) -> list[list[Face]]:
         """Faces per frame (same-size frames are searched as batches); small_pass[i] False skips frame i's
@@ -256,8 +275,11 @@ class CenterFaceNet:
         _, heats = self.search([rgb], want_heat=True)
         return self.small_faces(rgb, heats[0])
 
-    def search(self, frames: list[np.ndarray], want_heat: bool = False) -> tuple[list[list[Face]], list[np.ndarray]]:
-        """Faces in same-size frames (image px) and, if asked, each frame's heat map (1/4 of the blob)."""
+    def search(
+        self, frames: list[np.ndarray], want_heat: bool = False, large_band: bool = True
+    ) -> tuple[list[list[Face]], list[np.ndarray]]:
+        """Faces in same-size frames (image px) and, if asked, each frame's heat map (1/4 of the blob).
+        large_band False: no large-face band (the small-face pass: its "large" faces are small ones enlarged)."""
         h, w = frames[0].shape[:2]
         size = blob_size(h, w)
         sx, sy = w / size[1], h / size[0]
@@ -267,12 +289,12 @@ class CenterFaceNet:
             maps = self.model(make_blob(frames[k : k + self.batch], size))
             for i in range(len(maps[0])):
                 dets, pts = decode(maps, i, self._floor, size)
-                faces.append(self._faces(dets, pts, sx, sy))
+                faces.append(self._faces(dets, pts, sx, sy, large_band))
                 if want_heat:
                     heats.append(maps[0][i, 0])
         return faces, heats
 
-    def _faces(self, dets: np.ndarray, pts: np.ndarray, sx: float, sy: float) -> list[Face]:
+    def _faces(self, dets: np.ndarray, pts: np.ndarray, sx: float, sy: float, large_band: bool = True) -> list[Face]:
         """Face records in image px from blob-px detections; the keep rule reads the height in the searched image."""
         scale = np.array([sx, sy], np.float32)
         return [
@@ -280,7 +302,15 @@ class CenterFaceNet:
             for d, lm in zip(dets, pts)
             if d[2] > d[0]
             and d[3] > d[1]
-            and keep_detection(d[4], d[3] - d[1], self.threshold, self.small_threshold, self.small_face)
+            and keep_detection(
+                d[4],
+                d[3] - d[1],
+                self.threshold,
+                self.small_threshold,
+                self.small_face,
+                self.large_threshold,
+                self.large_face if large_band else 0,
+            )
         ]
 
     def small_faces(self, rgb: np.ndarray, heat: np.ndarray) -> list[Face]:
@@ -290,7 +320,7 @@ class CenterFaceNet:
         if c is None or (h <= c.window and w <= c.window):
             size = (max(round(w * self.upscale), 1), max(round(h * self.upscale), 1))
             big = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
-            found = [f.scaled(w / size[0]) for f in self.search([big])[0][0]]
+            found = [f.scaled(w / size[0]) for f in self.search([big], large_band=False)[0][0]]
             return [f for f in found if f.height < self.small_face]
         windows = c.windows(heat, h, w)
         crops, offsets = [], []
@@ -303,7 +333,7 @@ class CenterFaceNet:
             by_shape.setdefault(crop.shape, []).append(i)
         out: list[Face] = []
         for idx in by_shape.values():
-            found, _ = self.search([crops[i] for i in idx])
+            found, _ = self.search([crops[i] for i in idx], large_band=False)
             for i, faces in zip(idx, found):
                 cw = crops[i].shape[1]
                 fx = (windows[i][3] - windows[i][1]) / cw

@@ -46,6 +46,12 @@ class DetectorConfig:
     # image, all small (a pixelated or painted patch of at most 48 px).
     small_face_threshold: float = 0.2
     small_face: int = 48
+    # Large faces in shadow, turned or motion-blurred score low too: faces of large_face px and more (in the searched
+    # image) are kept from large_face_threshold. WIDER val, 333 photos (benchmarks/large_faces_recall.py): recall
+    # >= 128 px 96.0 -> 98.7 %, 64-127 px 93.9 -> 95.9 %, for 48 more false alarms >= 64 px (0.14 a photo; mostly
+    # backs and parts of heads, blurred faces; all scored < 0.4, so the paint decision filters them, paints none).
+    large_face_threshold: float = 0.1
+    large_face: int = 64
     # Small-face pass: CenterFace also searches every image (or tile) enlarged this much; 1 = off. Its anchors
     # barely reach faces under ~16 px at 1x. WIDER val (benchmarks/detection.py, with MTCNN): recall < 16 px
     # 42 -> 79 %, 16-31 px 86 -> 92 %, for about twice the false alarms (nearly all tiny) and half the speed.
@@ -106,6 +112,8 @@ class FaceDetector:
                     c.small_face_threshold,
                     c.small_face,
                     c.upscale,
+                    large_threshold=c.large_face_threshold,
+                    large_face=c.large_face,
                     cascade=cascade,
                     backend=c.centerface_backend,
                     device=self.device,
