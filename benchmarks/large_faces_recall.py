@@ -31,24 +31,6 @@ CLASSES = ((">=128", 128, 1e9), ("64-127", 64, 128), ("32-63", 32, 64), ("16-31"
 TRIED = (0.05, 0.1, 0.15, 0.2, 0.25)
 
 
-def all_boxes(gt_file: Path) -> dict[str, np.ndarray]:
-    """Every annotated box per image name, the invalid-flagged ones included."""
-    lines = [ln.strip() for ln in gt_file.read_text().splitlines()]
-    out: dict[str, np.ndarray] = {}
-    i = 0
-    while i < len(lines):
-        if not lines[i]:
-            i += 1
-            continue
-        name, n = lines[i], int(lines[i + 1])
-        rows = [[float(v) for v in r.split()[:4]] for r in lines[i + 2 : i + 2 + n]]
-        i += 2 + max(n, 1)
-        b = np.array(rows, np.float32).reshape(-1, 4)
-        b[:, 2:] += b[:, :2]
-        out[name] = b
-    return out
-
-
 def row(label: str, gts: list[np.ndarray], everything: list[np.ndarray], found: list[list[Face]]) -> list[object]:
     hits = {c: [0, 0] for c, _, _ in CLASSES}
     false_alarms = large = 0
@@ -75,8 +57,8 @@ def main() -> None:
     a = ap.parse_args()
     gt_file = a.data / "wider_face_val_bbx_gt.txt"
     images = read_wider(gt_file, a.data / "images")[: a.limit or None]
-    every = all_boxes(gt_file)
-    everything = [every[str(im.path.relative_to(a.data / "images"))] for im in images]
+    every = {im.path: im.boxes for im in read_wider(gt_file, a.data / "images", keep_invalid=True)}
+    everything = [every[im.path] for im in images]
     d = DetectorConfig(device="cpu")
     configs = {
         "off": replace(d, large_face=0),

@@ -26,8 +26,8 @@ class WiderImage:
     boxes: np.ndarray  # (N, 4) x0 y0 x1 y1 of valid faces
 
 
-def read_wider(gt_file: Path, image_root: Path) -> list[WiderImage]:
-    """Images listed in a WIDER ground-truth file; faces flagged invalid are left out."""
+def read_wider(gt_file: Path, image_root: Path, keep_invalid: bool = False) -> list[WiderImage]:
+    """Images listed in a WIDER ground-truth file; faces flagged invalid are left out unless keep_invalid."""
     lines = [ln.strip() for ln in gt_file.read_text().splitlines()]
     out: list[WiderImage] = []
     i = 0
@@ -43,7 +43,7 @@ def read_wider(gt_file: Path, image_root: Path) -> list[WiderImage]:
         for row in rows[:count]:
             v = [int(float(x)) for x in row.split()[:10]]
             x, y, w, h, invalid = v[0], v[1], v[2], v[3], v[7]
-            if invalid or w <= 0 or h <= 0:
+            if (invalid and not keep_invalid) or w <= 0 or h <= 0:
                 continue
             boxes.append((x, y, x + w, y + h))
         out.append(WiderImage(image_root / name, np.array(boxes, np.float32).reshape(-1, 4)))
