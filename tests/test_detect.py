@@ -143,6 +143,7 @@ def test_centerface_keeps_weak_large_faces():
     assert [f.box for f in faces] == [(0.0, 0.0, 80.0, 100.0)]
     # the small-face pass searches enlarged images: a 100-px face there is a small one, and gets no large band
     assert net._faces(dets, np.zeros((4, 5, 2), np.float32), 1.0, 1.0, large_band=False) == []
+    assert net._decode_floor(False) == DetectorConfig.small_face_threshold  # the pass decodes no lower than it keeps
     off = FaceDetector(DetectorConfig(detectors=("centerface",), large_face=0, device="cpu"))._nets[0]
     assert off._faces(dets, np.zeros((4, 5, 2), np.float32), 1.0, 1.0) == []
     assert off._floor == DetectorConfig.small_face_threshold

@@ -249,7 +249,13 @@ class CenterFaceNet:
 
     @property
     def _floor(self) -> float:
-        large = self.large_threshold if self.large_face > 0 else self.threshold
+        """The lowest score the plain search keeps (what decode must reach)."""
+        return self._decode_floor(True)
+
+    def _decode_floor(self, large_band: bool) -> float:
+        """The lowest score a search keeps; without the large band (the small-face pass) no lower than the small
+        faces' bar, so its windows do not decode peaks it would drop."""
+        large = self.large_threshold if large_band and self.large_face > 0 else self.threshold
         return min(self.threshold, self.small_threshold, large)
 
     def run(self, frames: list[np.ndarray], small_pass: list[bool] | None = None) -> list[list[Face]]:
@@ -288,7 +294,7 @@ class CenterFaceNet:
         for k in range(0, len(frames), self.batch):
             maps = self.model(make_blob(frames[k : k + self.batch], size))
             for i in range(len(maps[0])):
-                dets, pts = decode(maps, i, self._floor, size)
+                dets, pts = decode(maps, i, self._decode_floor(large_band), size)
                 faces.append(self._faces(dets, pts, sx, sy, large_band))
                 if want_heat:
                     heats.append(maps[0][i, 0])
