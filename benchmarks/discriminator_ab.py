@@ -16,7 +16,7 @@ A generator trained at another repaint geometry (its card's mask_scale, e.g. 1.7
 its Lite1 distance against the crops of a --data prepared with it (give --data once per geometry), the photos
 painted with its ellipse. Plus a grid of the same validation crops and z through every generator
 (`benchmarks/discriminator_ab.png`) and, for the states, what each trained (images, discriminator). Writes
-RESULTS.md's section `discriminator-ab`.
+RESULTS.md's section `discriminator-ab` (or --section).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from deepanon.train.compare import grid, lite1_features, load_ema, training_spee
 
 ROOT = Path(__file__).resolve().parents[1]
 PICTURE = ROOT / "benchmarks" / "discriminator_ab.png"
+TITLES = {"discriminator-ab": "Discriminator A/B on held-out data", "geometry-ab": "Repaint geometry: 1.5x vs 1.7x"}
 
 
 def exported(name: str, path: Path, data: Path, work: Path) -> Path:
@@ -63,6 +64,13 @@ def exported(name: str, path: Path, data: Path, work: Path) -> Path:
 def dataset_mask_scale(data: Path) -> float:
     """The repaint geometry a prepared dataset was cut with."""
     return float(json.loads((data / "dataset.json").read_text())["config"].get("mask_scale", DEFAULT_MASK_SCALE))
+
+
+def trained_on(info: dict, datas: dict[float, Path]) -> Path:
+    """The --data a state trained on (same folder name as its config's data), else the smallest geometry's: the
+    export writes that data's repaint geometry into the card, and the generator is measured at it."""
+    trained = Path(info.get("config", {}).get("data") or "").name
+    return next((d for d in datas.values() if trained and d.name == trained), datas[min(datas)])
 
 
 def mask_scale_of(card: dict) -> float:
@@ -102,6 +110,11 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=0, help="validation photos per source (0: all)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--note", default="", help="a line about how the arms were trained, for RESULTS.md")
+    ap.add_argument(
+        "--section",
+        default="discriminator-ab",
+        help="RESULTS.md section (and benchmarks/SECTION.png) to write: another name keeps the A/B already there",
+    )
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args()
     datas = {dataset_mask_scale(d): d for d in (a.data or [ROOT / "datasets" / "faces"])}
@@ -114,10 +127,10 @@ def main() -> None:
     device = torch.device("cpu")
     nets, rows, trained = [], [], []
     for name, path in gens:
-        weights = exported(name, path, datas[min(datas)], work)
-        card = load_card(weights)
         is_state = not path.with_suffix(".json").exists()  # an exported generator has its card beside it
         info = load_train_state(path)[1] if is_state else {}
+        weights = exported(name, path, trained_on(info, datas), work)
+        card = load_card(weights)
         G = load_ema(path, device)[0] if is_state else load_generator(weights, device).eval()
         nets.append((name, G, weights, card, info))
     fakes, reals = [], {}
@@ -159,7 +172,8 @@ def main() -> None:
                 f"{info['config'].get('batch')}), median {speed:.2f} img/s in training"
             )
         print(rows[-1], flush=True)
-    picture = PICTURE if not a.no_write else work / PICTURE.name  # --no-write leaves the committed picture alone
+    picture = PICTURE.with_name(f"{a.section.replace('-', '_')}.png")
+    picture = picture if not a.no_write else work / picture.name  # --no-write leaves the committed picture alone
     first = mask_scale_of(nets[0][3])  # the grid shows the start's crops (another geometry frames them wider)
     Image.fromarray(grid(datas[first], [G for _, G, *_ in nets], 8, 2, device)).save(picture)
     n_crops = len(next(iter(reals.values())))
@@ -168,7 +182,7 @@ def main() -> None:
     table = markdown_table(header, rows)
     cols = ", ".join(["original", "masked"] + [n for n, *_ in nets] * 2)
     body = (
-        "## Discriminator A/B on held-out data (benchmarks/discriminator_ab.py)\n\n"
+        f"## {TITLES.get(a.section, 'Generators compared on held-out data')} (benchmarks/discriminator_ab.py)\n\n"
         f"Validation split of {', '.join(SOURCES)} ({n_crops} crops for Lite1: one fixed z per crop, the same "
         f"for every generator; {len(list((photos).rglob('*.*')))} photos for the rest, method gan, seed 0, "
         f"default settings); WIDER val: {a.wider} photos spread over the set. Frechet Lite1: FID's formula on "
@@ -176,9 +190,9 @@ def main() -> None:
         f"Run {(time.perf_counter() - t0) / 60:.1f} min.\n\n"
         + (a.note + "\n\n" if a.note else "")
         + "\n".join(f"- {t}" for t in trained)
-        + f"\n\n{table}\n\n`benchmarks/discriminator_ab.png`: rows = validation crops; columns: {cols} (2 z)."
+        + f"\n\n{table}\n\n`benchmarks/{picture.name}`: rows = validation crops; columns: {cols} (2 z)."
     )
-    publish("discriminator-ab", body, not a.no_write, shown=table)
+    publish(a.section, body, not a.no_write, shown=table)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from deepanon.cli import app
 from deepanon.detect import DetectorConfig, FaceDetector
-from deepanon.geometry.masks import face_region
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE, face_region
 from deepanon.types import Face
 from tests.faces import astronaut, scene
 
@@ -47,7 +47,7 @@ def test_folder_is_mirrored_faces_changed_background_kept(photo_folder, tmp_path
     assert {p: p.read_bytes() for p in photo_folder.rglob("*") if p.is_file()} == before  # inputs untouched
 
     header, *lines = [json.loads(ln) for ln in report.read_text().splitlines()]
-    assert header["config"]["method"] == "blur" and header["config"]["painter"]["mask_scale"] == 1.5
+    assert header["config"]["method"] == "blur" and header["config"]["painter"]["mask_scale"] == DEFAULT_MASK_SCALE
     by_name = {Path(r["input"]).name: r for r in lines}
     assert by_name["empty.jpg"]["status"] == "failed" and by_name["empty.jpg"]["error"]
     group = by_name["group.png"]

@@ -12,6 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from deepanon.evaluate.commands import evaluate_command
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE
 from tests.faces import astronaut, scene
 from tests.videos import make_test_video
 
@@ -82,15 +83,16 @@ def test_evaluate_rejects_unknown_method(wider: Path, tmp_path: Path) -> None:
 def test_evaluate_mask_scale_reaches_deepanon_methods(wider: Path, tmp_path: Path) -> None:
     """--mask-scale is the anonymizer's: a 2.5x ellipse reaches past the 2x-grown boxes into the background."""
     kept = {}
-    for scale in ("1.5", "2.5"):
+    default = str(DEFAULT_MASK_SCALE)
+    for scale in (default, "2.5"):
         out = tmp_path / scale
         args = ["evaluate", str(wider), "--out", str(out), "--methods", "solid", "--device", "cpu", "-q"]
         r = CliRunner().invoke(_app(), [*args, "--mask-scale", scale])
         assert r.exit_code == 0, r.output
         rep = json.loads((out / "report.json").read_text())
         kept[scale] = rep["methods"][0]["background_kept"]
-        assert ("mask scale" in (out / "report.md").read_text()) == (scale != "1.5")
-    assert kept["1.5"] > 0.99 > kept["2.5"]
+        assert ("mask scale" in (out / "report.md").read_text()) == (scale != default)
+    assert kept[default] > 0.99 > kept["2.5"]
 
 
 def test_evaluate_config_file_reaches_deepanon_methods_and_the_report(wider: Path, tmp_path: Path) -> None:

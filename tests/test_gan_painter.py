@@ -10,7 +10,7 @@ from deepanon.anonymize.gan import MIN_GAN_FACE, GanPainter
 from deepanon.gan.config import NetConfig
 from deepanon.gan.networks import Generator
 from deepanon.geometry.align import TEMPLATE
-from deepanon.geometry.masks import face_region
+from deepanon.geometry.masks import DEFAULT_MASK_SCALE, face_region
 from deepanon.types import Face
 
 TINY = NetConfig(resolution=16, z_dim=8, w_dim=8, map_layers=1, g_cbase=64, g_cmax=16, d_cbase=64, d_cmax=16)
@@ -230,13 +230,15 @@ def test_painter_warns_when_it_leaves_the_trained_geometry_and_refuses_another_a
     from deepanon.gan.weights import WeightsError, load_card
     from deepanon.geometry.align import repaint_geometry
 
-    card = {"repaint": repaint_geometry(1.5, 0.15)}
+    card = {"repaint": repaint_geometry(DEFAULT_MASK_SCALE, 0.15)}
     with caplog.at_level(logging.WARNING):
         GanPainter(generator=Generator(TINY), card=card, device="cpu")
     assert not caplog.records  # the trained settings: nothing to say
+    other_scale = DEFAULT_MASK_SCALE + 0.5
     with caplog.at_level(logging.WARNING):
-        GanPainter(generator=Generator(TINY), card=card, device="cpu", mask_scale=1.7)
-    assert len(caplog.records) == 1 and "mask_scale 1.7 (trained: 1.5)" in caplog.records[0].getMessage()
+        GanPainter(generator=Generator(TINY), card=card, device="cpu", mask_scale=other_scale)
+    message = f"mask_scale {other_scale} (trained: {DEFAULT_MASK_SCALE})"
+    assert len(caplog.records) == 1 and message in caplog.records[0].getMessage()
     other = {"repaint": {**card["repaint"], "template_shrink": 0.6}}
     with pytest.raises(WeightsError, match="template_shrink"):
         GanPainter(generator=Generator(TINY), card=other, device="cpu")
