@@ -217,3 +217,48 @@ def test_a_track_keeps_its_treatment_through_holds(anon, scene_faces) -> None:
     assert sorted(map(sorted, by_track.values())) == [[PAINTED], [SECOND_OPINION]]
     assert all(len(fs) == 2 for fs in tracked)  # the face held through 3-5
     assert count_treatments(f for fs in tracked for f in fs) == {PAINTED: 12, SECOND_OPINION: 12}
+
+
+# --- the second opinion's own O-Net -------------------------------------------------------------------------------
+
+
+def test_second_opinion_onet_matches_facenet_pytorch() -> None:
+    """deepanon's O-Net (defined locally for start-up time) gives facenet-pytorch's outputs on the same weights."""
+    import torch
+    from facenet_pytorch.models.mtcnn import ONet as FacenetONet
+
+    from deepanon.detect.second_opinion import SecondOpinion, onet_weights
+
+    theirs = FacenetONet(pretrained=False).eval()
+    theirs.load_state_dict(torch.load(onet_weights(), map_location="cpu", weights_only=True))
+    ours = SecondOpinion("cpu").net
+    x = torch.randn(6, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        for a, b in zip(ours(x), theirs(x), strict=True):
+            assert torch.allclose(a, b, atol=1e-6)
+    img, cat, _ = clutter_scene()
+    face = [p[1] for p in SecondOpinion("cpu").both(img, [cat])]
+    assert 0.0 <= face[0] <= 1.0
+
+
+def test_painting_starts_without_torchvision() -> None:
+    """The gan method's Anonymizer imports neither facenet-pytorch nor torchvision (1.5 s of start-up)."""
+    import subprocess
+    import sys
+
+    from pathlib import Path
+
+    astronaut = Path(__file__).resolve().parents[1] / "samples" / "astronaut.jpg"
+    code = (
+        "import sys\n"
+        "from deepanon.anonymize.pipeline import Anonymizer\n"
+        "from deepanon.photos import read_rgb\n"
+        "anon = Anonymizer(method='gan', device='cpu', seed=0)\n"
+        f"rgb = read_rgb({str(astronaut)!r})\n"
+        "faces = anon.treat([rgb], anon.detect([rgb]))\n"
+        "out = anon.replace_faces([rgb], faces, [anon.face_seeds('a', faces[0])])[0]\n"
+        "assert [f.treatment for f in faces[0]] == ['painted'] and (out != rgb).any()\n"
+        "print(sorted(m for m in ('torchvision', 'facenet_pytorch') if m in sys.modules))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]"

@@ -9,12 +9,14 @@ millisecond a crop, so it can judge every detection of either backend, CenterFac
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
 from deepanon.types import Face
 
@@ -67,13 +69,42 @@ def landmark_box(face: Face) -> tuple[float, float, float, float] | None:
 
 
 def onet_weights() -> Path:
-    import facenet_pytorch
-
-    path = Path(facenet_pytorch.__file__).parent / "data" / "onet.pt"
+    """facenet-pytorch's onet.pt, found without importing the package (its import pulls in torchvision and torch's
+    compiler stack: 1.5 s of every painting process's start-up), its SHA-256 checked."""
+    spec = importlib.util.find_spec("facenet_pytorch")
+    if spec is None or spec.origin is None:
+        raise ImportError("the second opinion needs facenet-pytorch's O-Net weights: run ./install.sh")
+    path = Path(spec.origin).parent / "data" / "onet.pt"
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != ONET_SHA256:
         raise RuntimeError(f"{path}: SHA-256 {digest} is not the O-Net deepanon was measured with")
     return path
+
+
+class ONet(nn.Module):
+    """MTCNN's O-Net with facenet-pytorch's parameter names, so its onet.pt loads as it is. Defined here rather than
+    imported from facenet_pytorch.models.mtcnn for start-up time (onet_weights); tests/test_paint_decision.py checks
+    it gives facenet-pytorch's outputs. forward -> (box offsets, landmarks, face probabilities)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.prelu1 = nn.Conv2d(3, 32, kernel_size=3), nn.PReLU(32)
+        self.pool1 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv2, self.prelu2 = nn.Conv2d(32, 64, kernel_size=3), nn.PReLU(64)
+        self.pool2 = nn.MaxPool2d(3, 2, ceil_mode=True)
+        self.conv3, self.prelu3 = nn.Conv2d(64, 64, kernel_size=3), nn.PReLU(64)
+        self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
+        self.conv4, self.prelu4 = nn.Conv2d(64, 128, kernel_size=2), nn.PReLU(128)
+        self.dense5, self.prelu5 = nn.Linear(1152, 256), nn.PReLU(256)
+        self.dense6_1, self.dense6_2, self.dense6_3 = nn.Linear(256, 2), nn.Linear(256, 4), nn.Linear(256, 10)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = self.pool1(self.prelu1(self.conv1(x)))
+        x = self.pool2(self.prelu2(self.conv2(x)))
+        x = self.pool3(self.prelu3(self.conv3(x)))
+        x = self.prelu4(self.conv4(x))
+        x = self.prelu5(self.dense5(x.permute(0, 3, 2, 1).flatten(1)))  # the Caffe model's (W, H, C) order
+        return self.dense6_2(x), self.dense6_3(x), torch.softmax(self.dense6_1(x), dim=1)
 
 
 class SecondOpinion:
@@ -81,10 +112,8 @@ class SecondOpinion:
     its landmarks' box's (`both` gives the two)."""
 
     def __init__(self, device: torch.device | str = "cpu") -> None:
-        from facenet_pytorch.models.mtcnn import ONet
-
         self.device = torch.device(device)
-        self.net = ONet(pretrained=False)
+        self.net = ONet()
         self.net.load_state_dict(torch.load(onet_weights(), map_location="cpu", weights_only=True))
         self.net = self.net.to(self.device).eval().requires_grad_(False)
 
