@@ -245,7 +245,6 @@ def test_painting_starts_without_torchvision() -> None:
     """The gan method's Anonymizer imports neither facenet-pytorch nor torchvision (1.5 s of start-up)."""
     import subprocess
     import sys
-
     from pathlib import Path
 
     astronaut = Path(__file__).resolve().parents[1] / "samples" / "astronaut.jpg"
