@@ -43,6 +43,11 @@ class _Track:
     # lets a box that shrank once shrink on through the held frames, invert, and uncover the face.
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
     missing: int = 0
+    # Whether the track moved with the picture's shift when last seen (None: seen once, its motion not yet known).
+    with_camera: bool | None = None
+    # The picture's shift over the frames not searched since, for a track whose with_camera is None: its box stays
+    # where it would be had it stood still, and the next detection tells which of the two it did.
+    drift: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))
 
     def predicted(self) -> np.ndarray:
         return self.box + np.tile(self.velocity, 2)
@@ -94,21 +99,18 @@ class Tracker:
         move = np.zeros(2, np.float32) if camera is None else np.asarray(camera, np.float32)
         dets = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
         still = np.array([t.predicted() for t in self._tracks], np.float32).reshape(-1, 4)
-        panned = still + np.tile(move, 2)
+        drift = np.array([t.drift for t in self._tracks], np.float32).reshape(-1, 2)
+        panned = still + np.tile(move + drift, 2)
         matches = self._match(still, dets, panned)
-        moved = {
-            ti: bool(
-                np.hypot(*(_centre(panned[ti]) - _centre(dets[di])))
-                < np.hypot(*(_centre(still[ti]) - _centre(dets[di])))
-            )
-            for ti, di in matches
-        }
+        moved = {ti: self._moved_with_camera(self._tracks[ti], still[ti], panned[ti], dets[di]) for ti, di in matches}
         follow = 2 * sum(moved.values()) >= len(moved)  # ties and no evidence: a pan (where holds matter most)
         for ti, track in enumerate(self._tracks):
-            if moved.get(ti, follow) and move.any():
-                track.box = track.box + np.tile(move, 2)
+            shift = move + track.drift
+            if moved.get(ti, follow) and shift.any():
+                track.box = track.box + np.tile(shift, 2)
                 if track.landmarks is not None:
-                    track.landmarks = (track.landmarks + move).astype(np.float32)
+                    track.landmarks = (track.landmarks + shift).astype(np.float32)
+            track.drift = np.zeros(2, np.float32)
         out: list[Face] = []
         matched_tracks = set()
         for ti, di in matches:
@@ -124,6 +126,7 @@ class Tracker:
                     else c.smooth * face.landmarks + (1 - c.smooth) * track.landmarks
                 ).astype(np.float32)
             track.score, track.missing = face.score, 0
+            track.with_camera = moved[ti] if (move + drift[ti]).any() else track.with_camera
             matched_tracks.add(ti)
             out.append(Face(tuple(map(float, _union(new_box, det))), face.score, track.landmarks, track.id))
         matched_dets = {di for _, di in matches}
@@ -154,6 +157,37 @@ class Tracker:
         self._tracks = kept
         # A held track (a false alarm on an ear, a face lost a moment ago) can lie on a face that is tracked too:
         # painted twice, it would show a small face on a cheek. One face per place; the kept box covers both.
+        return merge_faces(out)
+
+    @staticmethod
+    def _moved_with_camera(track: _Track, still: np.ndarray, panned: np.ndarray, det: np.ndarray) -> bool:
+        """Whether the detection is nearer where the track would be had it moved with the picture's shift. A track
+        keeps the answer it had unless the other is nearer by a tenth of its size: where the two predictions lie
+        about as near (a face walking at half the pan's speed), flipping would mix up what its velocity means."""
+        to_pan = float(np.hypot(*(_centre(panned) - _centre(det))))
+        to_still = float(np.hypot(*(_centre(still) - _centre(det))))
+        margin = 0.1 * max(float(still[2] - still[0]), float(still[3] - still[1]))
+        if track.with_camera is None:
+            return to_pan < to_still
+        return to_pan < to_still + margin if track.with_camera else to_pan + margin < to_still
+
+    def coast(self, camera: np.ndarray | None = None) -> list[Face]:
+        """A frame the detector did not search (DetectorConfig.video_detect_every): every track moves on along its
+        own motion and the camera's, nothing is counted missing (nobody looked), and its box is given grown by
+        hold_growth (a prediction is less certain than a detection). New faces wait for the next searched frame,
+        whose lookback carries them back over this one."""
+        move = np.zeros(2, np.float32) if camera is None else np.asarray(camera, np.float32)
+        out = []
+        for track in self._tracks:
+            shift = track.velocity + (move if track.with_camera else 0.0)
+            track.box = track.box + np.tile(shift, 2)
+            held = _grow(track.box, 1.0 + self.config.hold_growth * (track.missing + 1))
+            if track.with_camera is None:  # seen once: it may stand still in the picture or move with it
+                track.drift = track.drift + move
+                held = _union(held, held + np.tile(track.drift, 2))
+            else:
+                track.landmarks = None if track.landmarks is None else (track.landmarks + shift).astype(np.float32)
+            out.append(Face(tuple(map(float, held)), track.score, track.landmarks, track.id))
         return merge_faces(out)
 
     def _match(self, preds: np.ndarray, dets: np.ndarray, alt: np.ndarray | None = None) -> list[tuple[int, int]]:

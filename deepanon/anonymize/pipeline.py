@@ -88,13 +88,21 @@ class Anonymizer:
         with self.timer.stage("detect"):
             return self.detector.detect_batch(frames)
 
-    def detect_video(self, frames: Sequence[np.ndarray], video: VideoState) -> list[list[Face]]:
-        """Faces in the next frames of one video: the small-face pass runs on every `video_upscale_every`-th frame
-        (counted from the video's first); the tracker holds what it found in between."""
-        every, first = self.config.detector.video_upscale_every, video.frames_detected
+    def detect_video(self, frames: Sequence[np.ndarray], video: VideoState) -> list[list[Face] | None]:
+        """Faces in the next frames of one video, None for a frame not searched: the plain search runs on every
+        `video_detect_every`-th frame and the small-face pass on every `video_upscale_every`-th (counted from the
+        video's first; a frame with the pass is searched); the tracker carries and holds the faces in between."""
+        c, first = self.config.detector, video.frames_detected
         video.frames_detected += len(frames)
+        index = range(first, first + len(frames))
+        small = [i % c.video_upscale_every == 0 for i in index]
+        searched = [k for k, i in enumerate(index) if small[k] or i % c.video_detect_every == 0]
         with self.timer.stage("detect"):
-            return self.detector.detect_batch(frames, [(first + i) % every == 0 for i in range(len(frames))])
+            found = self.detector.detect_batch([frames[k] for k in searched], [small[k] for k in searched])
+        out: list[list[Face] | None] = [None] * len(frames)
+        for k, faces in zip(searched, found, strict=True):
+            out[k] = faces
+        return out
 
     def judge(self, frame: np.ndarray, faces: Sequence[Face]) -> list[tuple[float, str]]:
         """Method gan: (second opinion, decide()'s verdict) per face of one frame. O-Net only looks at the faces
@@ -176,9 +184,10 @@ class Anonymizer:
         return self.replace_faces(frames, faces, seeds), faces
 
     def replace_video(
-        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], key: str, video: VideoState
+        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face] | None], key: str, video: VideoState
     ) -> tuple[list[np.ndarray], list[list[Face]]]:
-        """The next frames of one video (in order) and their detected faces: track, look back, replace.
+        """The next frames of one video (in order) and their detected faces (None: a frame not searched, whose
+        faces the tracker carries; searched after all if it starts a new shot): track, look back, replace.
 
         Frames come back `video.lookback.frames` + 1 late, with the faces replaced in them (carried-back tracks
         included); called with no frames, all that are left."""
@@ -189,8 +198,14 @@ class Anonymizer:
                 camera = video.camera.step(frame)
                 if cut:
                     video.tracker.cut()
-                tracked = video.tracker.update(found, None if cut else camera)
-            if self.painter is not None:  # evidence for each track whose treatment is still open
+            if found is None and cut:  # a new shot: nothing to carry, so look
+                found = self.detect([frame])[0]
+            with self.timer.stage("track"):
+                if found is None:
+                    tracked = video.tracker.coast(camera)
+                else:
+                    tracked = video.tracker.update(found, None if cut else camera)
+            if self.painter is not None and found is not None:  # evidence for each open track, where it was seen
                 open_ = [f for f in tracked if f.track_id is not None and video.choices.open(f.track_id)]
                 for f, (_, verdict) in zip(open_, self.judge(frame, open_) if open_ else []):
                     video.choices.observe(f.track_id, Votes((verdict,)))

@@ -21,7 +21,9 @@ from deepanon.types import Face
 DETECTORS = ("mtcnn", "centerface")
 MAX_UPSCALE = 4.0
 CASCADE_THRESHOLD = 0.1
-MAX_VIDEO_UPSCALE_EVERY = 8  # TrackerConfig.hold_frames: a face the pass found is held until the next pass
+# TrackerConfig.hold_frames: a face the pass found is held until the next pass; TrackerConfig.lookback_frames: a face
+# first found on a searched frame is carried back over every frame not searched before it
+MAX_VIDEO_UPSCALE_EVERY = 8
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,11 @@ class DetectorConfig:
     # Pans over crowded WIDER photos (benchmarks/video_small_faces.py): faces < 16 px covered 94.9 % (every frame),
     # 94.5 % (2), 94.3 % (3), 77.5 % (never); detection 25 % faster at 2.
     video_upscale_every: int = 2
+    # Video: the plain search runs on every N-th frame (and on every frame of the small-face pass); in between the
+    # tracker carries each face along its own motion and the camera's, its box grown by TrackerConfig.hold_growth,
+    # and a face first found on a searched frame is carried back over the frames before it (the lookback), so
+    # N <= TrackerConfig.lookback_frames. A cut is always searched. benchmarks/video_small_faces.py measures it.
+    video_detect_every: int = 1
     # The small-face pass as a cascade (centerface.Cascade): only cells of cascade_cell px where the plain search's
     # heat map reaches cascade_threshold are searched enlarged, with cascade_margin px of context; threshold 0 searches
     # the whole enlarged image. WIDER val, first 20 images (benchmarks/cascade.py, RESULTS.md): recall < 16 px 89.2 %
@@ -81,6 +88,10 @@ class DetectorConfig:
         if not 1 <= self.video_upscale_every <= MAX_VIDEO_UPSCALE_EVERY:
             raise ValueError(
                 f"video_upscale_every must be from 1 to {MAX_VIDEO_UPSCALE_EVERY}, got {self.video_upscale_every}"
+            )
+        if not 1 <= self.video_detect_every <= MAX_VIDEO_UPSCALE_EVERY:
+            raise ValueError(
+                f"video_detect_every must be from 1 to {MAX_VIDEO_UPSCALE_EVERY}, got {self.video_detect_every}"
             )
         unknown = set(self.detectors) - set(DETECTORS)
         if unknown or not self.detectors:

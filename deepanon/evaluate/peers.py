@@ -81,11 +81,12 @@ class DeepanonPeer:
     def start_video(self, key: str) -> None:
         self.video, self.video_key, self.replaced = self.anon.new_video(), key, []
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
+    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face] | None]:
+        """Faces per frame; in a video None for a frame the schedule does not search (replace carries its faces)."""
         return self.anon.detect(frames) if self.video is None else self.anon.detect_video(frames, self.video)
 
     def replace(
-        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
+        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face] | None], keys: Sequence[str]
     ) -> list[np.ndarray]:
         painter = self.anon.painter
         before = painter.generate_seconds if painter is not None else 0.0

@@ -171,7 +171,7 @@ def evaluate_video_method(
 ) -> VideoResult:
     cache = {} if cache is None else cache
     known = cache.get(peer.detector_key)
-    found: list[tuple[list[Face], float]] = []
+    found: list[tuple[list[Face] | None, float]] = []  # None: a frame the schedule did not search
     timer = StageTimer()
     peer.start_video(src.name)
 
