@@ -166,6 +166,15 @@ def anonymize(
         help="Videos: the small-face pass runs on every N-th frame only; the faces it found are held in between, "
         "moving with the camera. 1: every frame (slowest).",
     ),
+    detect_every: int | None = _flag(
+        "detect_every",
+        min=1,
+        max=_MAX_UPSCALE_EVERY,
+        help="Videos: search only every N-th frame (and every frame of the small-face pass); the tracker carries each "
+        "face in between and a face found late is carried back. 2 with --upscale-every 2 halves detection; on slow "
+        "pans it covers as many faces, on fast ones (20 px a frame) it missed 4.5 % of faces >= 64 px "
+        "(benchmarks/RESULTS.md, video_small_faces).",
+    ),
     tiles: bool | None = _flag(
         "tiles",
         "--tiles/--no-tiles",

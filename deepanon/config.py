@@ -298,6 +298,7 @@ SHORTCUTS: dict[str, Shortcut] = {
     "detect_size": Shortcut("detector.max_side"),
     "upscale": Shortcut("detector.upscale"),
     "upscale_every": Shortcut("detector.video_upscale_every"),
+    "detect_every": Shortcut("detector.video_detect_every"),
     "tiles": Shortcut("detector.tile", _tiles),
     "mask_scale": Shortcut("painter.mask_scale"),
     "feather": Shortcut("painter.feather"),

@@ -124,14 +124,17 @@ def test_upscale_reaches_the_detector_and_below_1_is_a_usage_error(photo_folder,
     assert not (tmp_path / "o").exists()
 
 
-def test_upscale_every_reaches_the_detector_and_out_of_range_is_a_usage_error(photo_folder, tmp_path):
+@pytest.mark.parametrize(
+    "flag,field", [("upscale_every", "video_upscale_every"), ("detect_every", "video_detect_every")]
+)
+def test_video_schedules_reach_the_detector_and_out_of_range_is_a_usage_error(photo_folder, tmp_path, flag, field):
     from deepanon import Anonymizer
     from deepanon.detect import DetectorConfig
 
-    assert Anonymizer(method="blur", upscale_every=3).detector.config.video_upscale_every == 3
-    assert Anonymizer(method="blur").detector.config.video_upscale_every == DetectorConfig.video_upscale_every
+    assert getattr(Anonymizer(method="blur", **{flag: 3}).detector.config, field) == 3
+    assert getattr(Anonymizer(method="blur").detector.config, field) == getattr(DetectorConfig, field)
     for bad in ("0", "9"):
-        res = run(str(photo_folder), "-o", str(tmp_path / "o"), "--method", "blur", "--upscale-every", bad)
+        res = run(str(photo_folder), "-o", str(tmp_path / "o"), "--method", "blur", "--" + flag.replace("_", "-"), bad)
         assert res.exit_code == 2
     assert not (tmp_path / "o").exists()
 

@@ -103,8 +103,7 @@ def test_plain_search_every_nth_frame_is_scheduled_across_batches(monkeypatch):
     from deepanon import Anonymizer
     from deepanon.anonymize.pipeline import VideoState
 
-    anon = Anonymizer(method="blur", device="cpu", upscale_every=4)
-    anon.config = anon.config.with_values({"detector.video_detect_every": 2})
+    anon = Anonymizer(method="blur", device="cpu", upscale_every=4, detect_every=2)
     calls: list[tuple[int, list[bool]]] = []
 
     def fake(frames, small_pass=None):

@@ -63,8 +63,10 @@ class EqConv2d(nn.Module):
         self.act = act
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.conv2d(x, self.weight * self.scale, self.bias, stride=self.stride, padding=self.pad)
-        return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.act else x
+        # the activation's gain is folded into the conv (leaky_relu(g x) = g leaky_relu(x) for g > 0): one pass less
+        g = LRELU_GAIN if self.act else 1.0
+        x = F.conv2d(x, self.weight * (self.scale * g), self.bias * g, stride=self.stride, padding=self.pad)
+        return F.leaky_relu(x, 0.2) if self.act else x
 
 
 class ModConv2d(nn.Module):
@@ -90,8 +92,12 @@ class ModConv2d(nn.Module):
         dcoef = (styles.square() @ weight.square().sum(dim=[2, 3]).t() + 1e-8).rsqrt()
         x = x * styles[:, :, None, None].to(x.dtype)
         x = F.conv2d(x, weight.to(x.dtype), padding=self.pad)
-        x = x * dcoef[:, :, None, None].to(x.dtype) + self.bias[None, :, None, None].to(x.dtype)
-        return F.leaky_relu(x, 0.2) * LRELU_GAIN if self.act else x
+        # demodulate, add the bias and the activation's gain in one pass (as EqConv2d folds it)
+        g = LRELU_GAIN if self.act else 1.0
+        x = torch.addcmul(
+            (self.bias * g)[None, :, None, None].to(x.dtype), x, (dcoef * g)[:, :, None, None].to(x.dtype)
+        )
+        return F.leaky_relu(x, 0.2) if self.act else x
 
 
 class MappingNetwork(nn.Module):
