@@ -237,7 +237,7 @@ def test_painter_warns_when_it_leaves_the_trained_geometry_and_refuses_another_a
     other_scale = DEFAULT_MASK_SCALE + 0.5
     with caplog.at_level(logging.WARNING):
         GanPainter(generator=Generator(TINY), card=card, device="cpu", mask_scale=other_scale)
-    message = f"mask_scale {other_scale} (trained: {DEFAULT_MASK_SCALE})"
+    message = f"mask_scale {other_scale:g} (trained: {DEFAULT_MASK_SCALE:g})"
     assert len(caplog.records) == 1 and message in caplog.records[0].getMessage()
     other = {"repaint": {**card["repaint"], "template_shrink": 0.6}}
     with pytest.raises(WeightsError, match="template_shrink"):
