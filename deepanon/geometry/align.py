@@ -32,7 +32,7 @@ LANDMARK_SIGMA = 1.0 / 32
 FLIP_ORDER = (1, 0, 2, 4, 3)
 
 
-def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (Umeyama, no reflection) mapping src (N,2) onto dst (N,2); 2x3 float64."""
     src = src.astype(np.float64)
     dst = dst.astype(np.float64)
@@ -77,7 +77,7 @@ def alignment_matrix(
     if face.landmarks is None:
         raise ValueError("alignment needs the face's 5 landmarks")
     R = float(resolution)
-    M = _similarity(np.asarray(face.landmarks, np.float32), TEMPLATE * R)
+    M = similarity(np.asarray(face.landmarks, np.float32), TEMPLATE * R)
     # The outer (feathered) ellipse after M lies within a circle of radius max(ax, ay) * (1 + feather) * scale.
     ell = face_ellipse(face, mask_scale)
     scale = float(np.hypot(M[0, 0], M[1, 0]))
