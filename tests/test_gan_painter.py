@@ -281,3 +281,66 @@ def test_a_black_and_white_photo_gets_a_grey_face(painter: GanPainter, frame: np
     assert np.abs(out - out.mean(axis=2, keepdims=True)).max() <= 1  # no colour painted in
     colour = painter.paint_one(frame, [face_at(100, 80, 60)], [1]).astype(int)
     assert np.abs(colour - colour.mean(axis=2, keepdims=True)).max() > 10
+
+
+# --- large faces: the candidate of the same apparent sex and age ----------------------------------------------------
+
+
+class FakeAttributes:
+    """Attributes by call order: the original first, then one per candidate (as GanPainter._choose asks)."""
+
+    def __init__(self, answers: list[tuple[float, float]]) -> None:
+        self.answers, self.calls = answers, 0
+
+    def estimate_aligned(self, crops):
+        from deepanon.detect.attributes import Attributes
+
+        self.calls += 1
+        assert len(crops) == len(self.answers)
+        return [Attributes(m, a) for m, a in self.answers]
+
+
+def test_candidate_seeds() -> None:
+    from deepanon.anonymize.gan import candidate_seed
+
+    assert candidate_seed(12345, 0) == 12345  # one candidate paints as without the choice
+    seeds = {candidate_seed(12345, k) for k in range(8)}
+    assert len(seeds) == 8 and all(0 <= s < 2**63 for s in seeds)
+    assert candidate_seed(12345, 3) == candidate_seed(12345, 3) != candidate_seed(12346, 3)
+
+
+def test_a_large_face_gets_the_candidate_nearest_the_originals_sex_and_age(frame: np.ndarray) -> None:
+    from deepanon.anonymize.gan import candidate_seed
+
+    G = Generator(TINY)
+    chooser = GanPainter(generator=G, device="cpu", candidates=4, candidates_min_face=40, bf16=False)
+    # original: a woman of 30; candidates: a man of 30, a woman of 60, a woman of 32, a man of 31
+    chooser.attributes = FakeAttributes([(0.05, 30), (0.9, 30), (0.1, 60), (0.1, 32), (0.8, 31)])
+    big, small = face_at(100, 80, 60), face_at(200, 60, 30)
+    out = chooser.paint([frame], [[big, small]], [[5, 6]])[0]
+    assert chooser.attributes.calls == 1  # only the large face had a choice
+    plain = GanPainter(generator=G, device="cpu", candidates=1, bf16=False)
+    expected = plain.paint([frame], [[big, small]], [[candidate_seed(5, 2), 6]])[0]
+    np.testing.assert_allclose(out.astype(int), expected.astype(int), atol=1)
+
+
+def test_a_track_keeps_its_candidate_for_the_whole_video(frame: np.ndarray) -> None:
+    import dataclasses
+
+    from deepanon.anonymize.gan import candidate_seed
+    from deepanon.anonymize.temporal import PaintHistory
+
+    G = Generator(TINY)
+    chooser = GanPainter(generator=G, device="cpu", candidates=4, candidates_min_face=40, chroma_sigma=0, bf16=False)
+    chooser.attributes = FakeAttributes([(0.9, 50), (0.1, 20), (0.1, 20), (0.2, 20), (0.9, 48)])
+    face = dataclasses.replace(face_at(100, 80, 60), track_id=3)
+    history = PaintHistory(new_weight=1.0)
+    chooser.paint([frame], [[face]], [[9]], history)
+    assert history.candidates == {3: 3} and chooser.attributes.calls == 1
+    # later frames: the chosen candidate's seed alone, no new choice (one identity per track)
+    later = chooser.paint([frame], [[face]], [[9]], history)[0]
+    assert chooser.attributes.calls == 1
+    plain = GanPainter(generator=G, device="cpu", candidates=1, chroma_sigma=0, bf16=False)
+    np.testing.assert_allclose(
+        later.astype(int), plain.paint_one(frame, [face], [candidate_seed(9, 3)]).astype(int), atol=1
+    )

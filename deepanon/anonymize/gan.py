@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -139,6 +139,29 @@ def smooth_chroma(rgb: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB)
 
 
+# Choosing among candidates: an age difference of this many years weighs as much as a sure sex mismatch.
+ATTRIBUTE_AGE_SCALE = 20.0
+
+
+def candidate_seed(seed: int, k: int) -> int:
+    """The seed of a face's k-th candidate; candidate 0 is the face's own seed (one candidate: as without them)."""
+    if k == 0:
+        return seed
+    return int(np.random.SeedSequence([seed & 0xFFFF_FFFF_FFFF_FFFF, k]).generate_state(1, np.uint64)[0] >> 1)
+
+
+@dataclass
+class _Job:
+    """One face to paint: its frame, alignment, region, and the seeds of its candidates (ks: their numbers)."""
+
+    frame: int
+    face: Face
+    M: np.ndarray
+    region: Region
+    seeds: list[int]
+    ks: list[int]
+
+
 class GanPainter:
     """Paints new faces with the exported generator (deepanon/weights/generator.safetensors)."""
 
@@ -179,6 +202,13 @@ class GanPainter:
         self.colour_match = c.colour_match
         self.mask_scale = c.mask_scale
         self.feather = c.feather
+        self.candidates = c.candidates
+        self.candidates_min_face = c.candidates_min_face
+        self.attributes = None
+        if c.candidates > 1:
+            from deepanon.detect.attributes import AttributeNet
+
+            self.attributes = AttributeNet()
         self.generate_seconds = 0.0  # total time in the network (evaluate splits generation from blending with it)
 
     def paint_one(self, rgb: np.ndarray, faces: Sequence[Face], seeds: Sequence[int] | None = None) -> np.ndarray:
@@ -193,14 +223,16 @@ class GanPainter:
     ) -> list[np.ndarray]:
         """New frames with every face replaced. seeds[i][j] fixes the identity of faces[i][j] (default: random).
 
-        history: consecutive frames of one video; each track's painted face is averaged with its previous one."""
+        A face of at least candidates_min_face px gets, of `candidates` new faces (seeds derived from its own), the
+        one whose apparent sex and age are nearest the original's (match_attributes).
+        history: consecutive frames of one video; each track's painted face is averaged with its previous one, and
+        a track keeps the candidate chosen on its first painted frame."""
         if len(frames) != len(faces) or (seeds is not None and len(seeds) != len(faces)):
             raise ValueError("frames, faces and seeds must have one entry per frame")
         R = self.resolution
         out = [f.copy() for f in frames]
         small: list[list[Face]] = [[] for _ in frames]
-        jobs: list[tuple[int, Face, int, np.ndarray]] = []
-        regions: list[Region] = []  # computed once per face: the blend below reuses it
+        jobs: list[_Job] = []
         for i, (frame, fs) in enumerate(zip(frames, faces, strict=True)):
             for j, face in enumerate(fs):
                 if face.landmarks is None or max(face.width, face.height) < MIN_GAN_FACE:
@@ -210,49 +242,79 @@ class GanPainter:
                 if region is None:
                     continue  # entirely off-image: nothing of it is visible
                 seed = int(seeds[i][j]) if seeds is not None else int(np.random.SeedSequence().entropy % 2**63)
-                jobs.append((i, face, seed, alignment_matrix(face, R, self.mask_scale, self.feather)))
-                regions.append(region)
-        for s in range(0, len(jobs), self.batch):  # all faces of all frames in as few batches as possible
-            part = jobs[s : s + self.batch]
-            crops = np.stack([crop(frames[i], M, R) for i, _, _, M in part])
-            hw = [frames[i].shape[:2] for i, _, _, _ in part]  # the mask stops at the frame's edge, as in training
-            masks = np.stack(
-                [
-                    face_crop_mask(f, M, R, self.mask_scale, h, self.feather)
-                    for (_, f, _, M), h in zip(part, hw, strict=True)
-                ]
-            )
-            lms = np.stack([landmark_maps(transform_points(M, f.landmarks), R) for _, f, _, M in part])
-            z = torch.stack([z_for_seed(seed, self.z_dim) for _, _, seed, _ in part])
-            t0 = time.perf_counter()
-            painted = self._generate(crops, masks, lms, z)  # ends with .cpu(): on CUDA the time includes the work
-            self.generate_seconds += time.perf_counter() - t0
-            for (i, face, _, M), region, p, c, m in zip(
-                part, regions[s : s + self.batch], painted, crops, masks, strict=True
-            ):
-                p = smooth_chroma(p, self.chroma_sigma)
-                if history is not None:
-                    p = history.smooth(history.frames_seen + i, face.track_id, p)
-                if self.colour_match:
-                    p = color_match(p, c.astype(np.float32), m)
-                    p = p + rim_offset(p, c, m, self.rim_sigma)
-                    p = match_greyscale(p, c, m)
-                p8 = np.clip(np.rint(p), 0, 255).astype(np.uint8)
-                grow = enlargement(M)
-                shape, at = (region.y1 - region.y0, region.x1 - region.x0), (region.x0, region.y0)
-                if grow > 1.0 and self.sharpen > 0:
-                    warped = warp_back(p8, M, shape, at, cv2.INTER_CUBIC)
-                    amount = min(self.sharpen * float(np.log2(grow)), SHARPEN_MAX)
-                    warped = sharpen_luma(warped, amount, sigma=0.5 * grow)
-                else:
-                    warped = warp_back(p8, M, shape, at)
-                out[i][region.slices] = blend(out[i][region.slices], warped, region.alpha)
+                M = alignment_matrix(face, R, self.mask_scale, self.feather)
+                chosen = history.candidates.get(face.track_id) if history and face.track_id is not None else None
+                many = self.attributes is not None and chosen is None
+                n = self.candidates if many and max(face.width, face.height) >= self.candidates_min_face else 1
+                ks = [chosen or 0] if n == 1 else list(range(n))
+                jobs.append(_Job(i, face, M, region, [candidate_seed(seed, k) for k in ks], ks))
+        crops, masks, painted = self._generate_jobs(frames, jobs)
+        for job, c, m, candidates in zip(jobs, crops, masks, painted, strict=True):
+            k = self._choose(c, m, candidates) if len(candidates) > 1 else 0
+            if history is not None and job.face.track_id is not None:
+                history.candidates[job.face.track_id] = job.ks[k]
+            p = smooth_chroma(candidates[k], self.chroma_sigma)
+            if history is not None:
+                p = history.smooth(history.frames_seen + job.frame, job.face.track_id, p)
+            if self.colour_match:
+                p = color_match(p, c.astype(np.float32), m)
+                p = p + rim_offset(p, c, m, self.rim_sigma)
+                p = match_greyscale(p, c, m)
+            p8 = np.clip(np.rint(p), 0, 255).astype(np.uint8)
+            grow = enlargement(job.M)
+            region = job.region
+            shape, at = (region.y1 - region.y0, region.x1 - region.x0), (region.x0, region.y0)
+            if grow > 1.0 and self.sharpen > 0:
+                warped = warp_back(p8, job.M, shape, at, cv2.INTER_CUBIC)
+                amount = min(self.sharpen * float(np.log2(grow)), SHARPEN_MAX)
+                warped = sharpen_luma(warped, amount, sigma=0.5 * grow)
+            else:
+                warped = warp_back(p8, job.M, shape, at)
+            out[job.frame][region.slices] = blend(out[job.frame][region.slices], warped, region.alpha)
         for i, fs in enumerate(small):
             if fs:
                 out[i] = apply_filter(out[i], fs, "pixelate", self.mask_scale, self.feather)
         if history is not None:
             history.end_frames(len(frames))
         return out
+
+    def _generate_jobs(
+        self, frames: Sequence[np.ndarray], jobs: list[_Job]
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[np.ndarray]]]:
+        """Each job's aligned crop and mask, and its candidates' raw painted crops: every candidate of every face
+        of every frame through the generator in as few batches as possible."""
+        R = self.resolution
+        crops = [crop(frames[j.frame], j.M, R) for j in jobs]
+        # the mask stops at the frame's edge, as in training
+        masks = [face_crop_mask(j.face, j.M, R, self.mask_scale, frames[j.frame].shape[:2], self.feather) for j in jobs]
+        lms = [landmark_maps(transform_points(j.M, j.face.landmarks), R) for j in jobs]
+        flat = [(n, seed) for n, j in enumerate(jobs) for seed in j.seeds]
+        painted: list[list[np.ndarray]] = [[] for _ in jobs]
+        for s in range(0, len(flat), self.batch):
+            part = flat[s : s + self.batch]
+            z = torch.stack([z_for_seed(seed, self.z_dim) for _, seed in part])
+            t0 = time.perf_counter()
+            # ends with .cpu(): on CUDA the time includes the work
+            raw = self._generate(
+                np.stack([crops[n] for n, _ in part]),
+                np.stack([masks[n] for n, _ in part]),
+                np.stack([lms[n] for n, _ in part]),
+                z,
+            )
+            self.generate_seconds += time.perf_counter() - t0
+            for (n, _), p in zip(part, raw, strict=True):
+                painted[n].append(p)
+        return crops, masks, painted
+
+    def _choose(self, original: np.ndarray, mask: np.ndarray, candidates: list[np.ndarray]) -> int:
+        """The candidate whose apparent sex and age, composited into the crop as it will be seen, are nearest the
+        original crop's: |P(male) difference| + |age difference| / ATTRIBUTE_AGE_SCALE."""
+        assert self.attributes is not None
+        seen = [np.clip(p * mask[..., None] + original * (1.0 - mask[..., None]), 0, 255) for p in candidates]
+        est = self.attributes.estimate_aligned([original, *[np.rint(s).astype(np.uint8) for s in seen]])
+        o, rest = est[0], est[1:]
+        cost = [abs(a.male - o.male) + abs(a.age - o.age) / ATTRIBUTE_AGE_SCALE for a in rest]
+        return int(np.argmin(cost))
 
     @torch.inference_mode()
     def _generate(self, crops: np.ndarray, masks: np.ndarray, lms: np.ndarray, z: torch.Tensor) -> np.ndarray:

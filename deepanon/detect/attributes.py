@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepanon.geometry.align import similarity, transform_points
+from deepanon.geometry.align import TEMPLATE, similarity, transform_points
 
 # Our 5 landmarks (MTCNN order) in dlib's face chip, unit coordinates: the mean over 150 LFW photos, made
 # left-right symmetric (per point the spread was 0.02-0.05 of the chip side, the nose's the widest: head pose).
@@ -86,6 +86,16 @@ class AttributeNet:
         return self.estimate_chips(
             np.stack([cut_chip(rgb, lm, GENDER_CHIP) for lm in landmarks]),
             np.stack([cut_chip(rgb, lm, AGE_CHIP) for lm in landmarks]),
+        )
+
+    def estimate_aligned(self, crops: list[np.ndarray]) -> list[Attributes]:
+        """From the generator's aligned crops (R x R uint8 RGB, the landmarks at geometry.align.TEMPLATE)."""
+        if not crops:
+            return []
+        R = crops[0].shape[0]
+        return self.estimate_chips(
+            np.stack([cut_chip(c, TEMPLATE * R, GENDER_CHIP) for c in crops]),
+            np.stack([cut_chip(c, TEMPLATE * R, AGE_CHIP) for c in crops]),
         )
 
     def estimate_chips(self, gender_chips: np.ndarray, age_chips: np.ndarray) -> list[Attributes]:
