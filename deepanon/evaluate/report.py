@@ -65,11 +65,12 @@ def still_tables(results: Sequence[MethodResult]) -> str:
         [[r.method, r.images, r.phantoms, fmt(r.phantoms_per_100), r.painted, _reasons(r.filtered)] for r in results],
     )
     largest = markdown_table(
-        ["method", "faces", "smallest px", "AP ratio %", "id distance", "landmark shift"],
+        ["method", "faces", "smallest px", "AP ratio %", "id distance", "landmark shift", "sex kept %", "age diff"],
         [
             [r.method, int(r.largest.get("faces", 0)), fmt(r.largest.get("min_height", float("nan"))),
              fmt(r.largest.get("ap_ratio", float("nan")), True), fmt(r.largest.get("identity_distance", float("nan"))),
-             fmt(r.largest.get("landmark_shift", float("nan")))]
+             fmt(r.largest.get("landmark_shift", float("nan"))), fmt(r.largest.get("sex_kept", float("nan")), True),
+             fmt(r.largest.get("age_difference", float("nan")))]
             for r in results
         ],
     )  # fmt: skip

@@ -59,7 +59,9 @@ def definitions(kind: str) -> list[str]:
         f"(score >= {ORIGINAL_SCORE}); neither is a detector deepanon or deface decides with. painted / filtered: "
         "detections (video: tracks) given a new face / a filter, and why (deepanon/anonymize/decide.py).",
         f"largest faces: the {LARGEST_FACES} largest ground-truth faces of the set alone (AP with the others "
-        "ignored, identity distance and landmark shift as above); largest_faces.png shows them.",
+        "ignored, identity distance and landmark shift as above; sex kept: the share whose apparent sex, by dlib's "
+        "gender network, is the original's; age diff: mean difference of apparent age by dlib's age network, "
+        "years; both read at the face's own landmarks); largest_faces.png shows them.",
     ]
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepanon.detect.attributes import AttributeNet, Attributes
 from deepanon.evaluate.ap import average_precision
 from deepanon.evaluate.coverage import background_score, changed_mask, changed_share, covered
 from deepanon.evaluate.data import Dataset
@@ -182,20 +183,29 @@ def reference(
 DetectionCache = dict[str, list[tuple[list[Face], float]]]
 
 
+def five_points(lm68: np.ndarray) -> np.ndarray:
+    """dlib's 68 landmarks as deepanon's 5 (eye centres, nose tip, mouth corners; MTCNN's order)."""
+    lm = np.asarray(lm68, np.float32)
+    return np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[30], lm[48], lm[54]])
+
+
 def largest_numbers(
     ref: Reference,
     anon_dets: list[np.ndarray],
     distances: np.ndarray,
     id_keys: list[tuple[int, int]],
     shifts: list[np.ndarray],
+    attributes: dict[int, tuple[Attributes, Attributes]] | None = None,
 ) -> dict[str, float]:
-    """AP kept, mean identity distance and landmark shift over the largest faces (Reference.largest) alone."""
+    """AP kept, mean identity distance and landmark shift over the largest faces (Reference.largest) alone; with
+    `attributes` ((before, after) apparent sex and age by identity row), how often the sex is kept and the mean age
+    difference (years)."""
     want = set(ref.largest)
     ignore = [np.array([(i, j) not in want for j in range(len(g))], bool) for i, g in enumerate(ref.gt)]
     before = average_precision(ref.gt, ref.detections, ignore=ignore)
     after = average_precision(ref.gt, anon_dets, ignore=ignore)
     rows = [k for k, key in enumerate(id_keys) if key in want]
-    return {
+    out = {
         "faces": float(len(want)),
         "min_height": float(min((ref.gt[i][j][3] - ref.gt[i][j][1] for i, j in want), default=float("nan"))),
         "ap_ratio": after / before if before > 0 else float("nan"),
@@ -204,6 +214,11 @@ def largest_numbers(
             float(np.mean([landmark_shift(ref.landmarks68[k], shifts[k]) for k in rows])) if rows else float("nan")
         ),
     }
+    pairs = [attributes[k] for k in rows if attributes and k in attributes]
+    if pairs:
+        out["sex_kept"] = float(np.mean([(b.male > 0.5) == (a.male > 0.5) for b, a in pairs]))
+        out["age_difference"] = float(np.mean([abs(a.age - b.age) for b, a in pairs]))
+    return out
 
 
 def evaluate_method(
@@ -223,6 +238,8 @@ def evaluate_method(
     id_keys: list[tuple[int, int]] = []  # (image, gt face) of each same_desc entry
     phantoms = PhantomCounter(dlib_faces) if dlib_faces is not None and ref.known else None
     largest_at = {k: r for r, k in enumerate(ref.largest)}
+    attribute_net = AttributeNet() if dlib_faces is not None and ref.largest else None
+    attributes: dict[int, tuple[Attributes, Attributes]] = {}  # identity row -> (original, output)
     res.largest_crops = [np.zeros((1, 1, 3), np.uint8)] * len(ref.largest)
     cache = {} if cache is None else cache
     known = cache.get(peer.detector_key)
@@ -270,10 +287,14 @@ def evaluate_method(
                 big = (gt[:, 3] - gt[:, 1]) >= IDENTITY_MIN_HEIGHT
                 id_covered += list(covered(share)[big])
                 id_keys += [(n, int(j)) for j in np.flatnonzero(big)]
-                for box, shape in zip(ref.identity_boxes[n], ref.shapes5[n]):
+                for j, box, shape in zip(np.flatnonzero(big), ref.identity_boxes[n], ref.shapes5[n]):
                     same_desc.append(dlib_faces.descriptor(out, shape))  # where the original face was
                     own_desc.append(dlib_faces.descriptor(out, dlib_faces.shape5(out, box)))  # as a viewer sees it
                     shifts.append(dlib_faces.landmarks68(out, box))
+                    if attribute_net is not None and (n, int(j)) in largest_at:  # apparent sex and age, as seen
+                        k = len(shifts) - 1
+                        before = attribute_net.estimate(rgb, [five_points(ref.landmarks68[k])])[0]
+                        attributes[k] = (before, attribute_net.estimate(out, [five_points(shifts[k])])[0])
             if n < SAMPLES:
                 res.samples.append((rgb, out, gt))
             progress(f"{peer.name}: {n + 1}/{len(dataset.items)}")
@@ -301,7 +322,7 @@ def evaluate_method(
         res.frechet = frechet_distance(orig, np.stack(own_desc))
         res.landmark_shift = float(np.mean([landmark_shift(o, a) for o, a in zip(ref.landmarks68, shifts)]))
         res.pose_shift = float(np.mean([pose_shift(o, a) for o, a in zip(ref.landmarks68, shifts)]))
-        res.largest = largest_numbers(ref, anon_dets, dist, id_keys, shifts)
+        res.largest = largest_numbers(ref, anon_dets, dist, id_keys, shifts, attributes)
     res.stage_ms = timer.per_item_ms(len(dataset.items))
     res.images_per_s = len(dataset.items) / timer.total if timer.total > 0 else float("nan")
     return res
