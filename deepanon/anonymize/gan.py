@@ -317,8 +317,15 @@ class GanPainter:
         return int(np.argmin(cost))
 
     @torch.inference_mode()
-    def _generate(self, crops: np.ndarray, masks: np.ndarray, lms: np.ndarray, z: torch.Tensor) -> np.ndarray:
-        """Raw generator crops, (N, R, R, 3) float32 in 0..255."""
+    def _generate(
+        self,
+        crops: np.ndarray,
+        masks: np.ndarray,
+        lms: np.ndarray,
+        z: torch.Tensor,
+        w_offset: torch.Tensor | None = None,
+    ) -> np.ndarray:
+        """Raw generator crops, (N, R, R, 3) float32 in 0..255; w_offset (N, w_dim): moves in w (Generator)."""
         dt = torch.float16 if self.half else torch.float32
         cl = torch.channels_last
         x = (torch.from_numpy(crops).to(self.device).permute(0, 3, 1, 2).to(dt) / 127.5 - 1.0).contiguous(
@@ -327,5 +334,6 @@ class GanPainter:
         m = torch.from_numpy(masks).to(self.device, dt)[:, None].contiguous(memory_format=cl)
         lm = torch.from_numpy(lms).to(self.device, dt).contiguous(memory_format=cl)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            y = self.G(x, m, lm, z.to(self.device, dt), raw=True, w_avg=self.w_avg, psi=self.truncation)
+            off = None if w_offset is None else w_offset.to(self.device, dt)
+            y = self.G(x, m, lm, z.to(self.device, dt), raw=True, w_avg=self.w_avg, psi=self.truncation, w_offset=off)
         return ((y.float().clamp(-1, 1) + 1.0) * 127.5).permute(0, 2, 3, 1).cpu().numpy()

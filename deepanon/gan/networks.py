@@ -146,12 +146,14 @@ class Generator(nn.Module):
         raw: bool = False,
         w_avg: torch.Tensor | None = None,
         psi: float = 1.0,
+        w_offset: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """raw=False: composited output (what D and the user see); raw=True: the generator's whole crop.
-        psi < 1 with w_avg (mean_w()): the truncation trick, w pulled towards the average (cleaner, less varied)."""
-        w = self.mapping(z)
-        if w_avg is not None and psi != 1.0:
-            w = w_avg.to(w.dtype).lerp(w, psi)
+        psi < 1 with w_avg (mean_w()): the truncation trick, w pulled towards the average (cleaner, less varied).
+        w_offset (B, w_dim): added to w after truncation (a move along an attribute's direction in w)."""
+        w = self.w(z, w_avg, psi)
+        if w_offset is not None:
+            w = w + w_offset.to(w.dtype)
         x_in = torch.cat([image * (1.0 - hidden_mask(mask)), mask, landmarks], dim=1)
         x = self.from_input(x_in)
         skips: dict[int, torch.Tensor] = {}
@@ -169,6 +171,11 @@ class Generator(nn.Module):
             x = c1(c0(torch.cat([x, skips[r]], dim=1), w), w)
         painted = self.to_rgb(x)
         return painted if raw else composite(image, painted.to(image.dtype), mask)
+
+    def w(self, z: torch.Tensor, w_avg: torch.Tensor | None = None, psi: float = 1.0) -> torch.Tensor:
+        """The style vector of latent z (B, z_dim), truncated towards w_avg by psi."""
+        w = self.mapping(z)
+        return w_avg.to(w.dtype).lerp(w, psi) if w_avg is not None and psi != 1.0 else w
 
     @torch.no_grad()
     def mean_w(self, n: int = 4096) -> torch.Tensor:
