@@ -1,16 +1,17 @@
 """Does the generator's w space hold a direction for apparent sex and one for age? (issue 16: a large face should get
-a new face of the original's apparent sex and age; today the painter picks among candidates.)
+a new face of the original's apparent sex and age.)
 
-    python benchmarks/attribute_directions.py [--photos 120] [--draws 16] [--no-write]
+    python benchmarks/attribute_directions.py [--photos 150] [--draws 24] [--no-write] [--save]
 
-Held-out validation photos of LFW and UTKFace (their largest face >= 64 px); each is painted with --draws latents at
-the run-time truncation, and every new face's apparent sex (logit of P(male)) and age are read by dlib's networks
-(detect/attributes.py) on the crop as it is blended. Per photo the mean is removed (the context decides much of it:
-hair, clothes), and a ridge regression on w finds the direction that moves each attribute. Half the photos fit it,
-the other half test it (R^2 within photo on unseen contexts). Then the test: each test face painted once, its
-attribute read, w moved along the direction by what is missing to the original's value, painted again: how often the
-sex then matches and how far the age is, against the first draw and against the best of 4 candidates (today's
-painter). Writes RESULTS.md's section `attribute-directions`.
+Photos of LFW and UTKFace (their largest face >= 64 px), --photos per source from the training split (to fit) and as
+many from the held-out validation split (to test); each is painted with --draws latents at the run-time truncation,
+and every new face's apparent sex (logit of P(male)) and age are read by dlib's networks (detect/attributes.py) on
+the crop as it is blended. Per photo the mean is removed (the context decides much of it: hair, clothes), and a
+ridge regression on w finds the direction that moves each attribute (R^2 within photo on the held-out photos). Then
+on the held-out faces: draws moved along both directions by what each missed of the original's values, painted
+again, against the first draw and the best of 4 candidates: how often the sex then matches, how far the age is.
+Writes RESULTS.md's section `attribute-directions`; --save writes the directions beside the shipped generator
+(deepanon/gan/directions.py), which the painter then uses.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from deepanon.detect import DetectorConfig, FaceDetector
 from deepanon.detect.attributes import AttributeNet, Attributes
 from deepanon.evaluate.data import spread
 from deepanon.evaluate.refind import validation_photos
+from deepanon.gan.directions import DIRECTIONS_PATH, AttributeSteer
+from deepanon.gan.weights import load_card
 from deepanon.geometry.align import alignment_matrix, crop, face_crop_mask, landmark_maps, transform_points
-from deepanon.photos import read_rgb
+from deepanon.photos import list_images, read_rgb
 from deepanon.types import Face
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,25 +86,30 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=120, help="per source")
     ap.add_argument("--draws", type=int, default=16)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--save", action="store_true", help="write the directions beside the shipped generator")
     a = ap.parse_args()
     t0 = time.perf_counter()
     torch.manual_seed(0)
     det = FaceDetector(DetectorConfig(device="cpu"))
-    painter = GanPainter(device="cpu", candidates=1)
+    painter = GanPainter(device="cpu", candidates=1)  # no choice, no directions: the generator's own draws
     net = AttributeNet()
-    jobs, originals = [], []
+    jobs, originals, is_test = [], [], []
     for src in SOURCES:
-        photos = validation_photos([a.data / src])
-        for p in [photos[i] for i in spread(len(photos), a.photos)]:
-            rgb = read_rgb(p)
-            faces = [f for f in det.detect(rgb) if f.landmarks is not None and max(f.width, f.height) >= MIN_FACE]
-            if not faces:
-                continue
-            face = max(faces, key=lambda f: f.width * f.height)
-            M = alignment_matrix(face, painter.resolution, painter.mask_scale, painter.feather)
-            crop_, mask_, lms_ = aligned(painter, rgb, face, M)
-            jobs.append((crop_, mask_, lms_))
-            originals.append(net.estimate_aligned([crop_])[0])
+        test = validation_photos([a.data / src])
+        held = set(test)
+        train = [p for p, _ in list_images([a.data / src]) if p not in held]  # the generator's training split
+        for split, photos in ((False, train), (True, test)):
+            for p in [photos[i] for i in spread(len(photos), a.photos)]:
+                rgb = read_rgb(p)
+                faces = [f for f in det.detect(rgb) if f.landmarks is not None and max(f.width, f.height) >= MIN_FACE]
+                if not faces:
+                    continue
+                face = max(faces, key=lambda f: f.width * f.height)
+                M = alignment_matrix(face, painter.resolution, painter.mask_scale, painter.feather)
+                crop_, mask_, lms_ = aligned(painter, rgb, face, M)
+                jobs.append((crop_, mask_, lms_))
+                originals.append(net.estimate_aligned([crop_])[0])
+                is_test.append(split)
     n = len(jobs)
     print(f"{n} faces", flush=True)
     W, sex, age, photo = [], [], [], []
@@ -113,7 +121,7 @@ def main() -> None:
         age.append(np.array([e.age for e in est]))
         photo.append(np.full(a.draws, k))
     W, sex, age, photo = np.concatenate(W), np.concatenate(sex), np.concatenate(age), np.concatenate(photo)
-    fit = photo % 2 == 0
+    fit = ~np.asarray(is_test)[photo]  # fitted on training photos, tested on held-out ones
     w_mean = W[fit].mean(0)
     rows, directions = [], {}
     for name, y in (("sex (logit P(male))", sex), ("age (years)", age)):
@@ -139,7 +147,7 @@ def main() -> None:
     def cost(e: Attributes, o: Attributes) -> float:
         return abs(e.male - o.male) + abs(e.age - o.age) / 20  # as GanPainter._choose
 
-    for k in np.flatnonzero(np.arange(n) % 2 == 1):
+    for k in np.flatnonzero(is_test):
         o: Attributes = originals[k]
         seed = 77_000 + int(k)
         seeds = [candidate_seed(seed, c) for c in range(4)]
@@ -164,10 +172,10 @@ def main() -> None:
         print(r, flush=True)
     body = (
         "## Attribute directions in the generator's w (benchmarks/attribute_directions.py)\n\n"
-        f"{n} held-out faces >= {MIN_FACE} px (LFW, UTKFace validation photos), {a.draws} draws each at psi "
-        f"{painter.truncation}; attributes by dlib's networks on the blended crop. Within photo: the share of the "
-        "attribute's variance left once each photo's mean is removed (what z, not the context, decides); R^2: of a "
-        "ridge regression on w fitted on half the photos, on the other half. Run "
+        f"{n - sum(is_test)} training-split and {sum(is_test)} held-out faces >= {MIN_FACE} px (LFW, UTKFace), "
+        f"{a.draws} draws each at psi {painter.truncation}; attributes by dlib's networks on the blended crop. Within "
+        "photo: the share of the attribute's variance left once each photo's mean is removed (what z, not the "
+        "context, decides); R^2: of a ridge regression on w fitted on the training photos, on the held-out ones. Run "
         f"{(time.perf_counter() - t0) / 60:.1f} min.\n\n"
         + markdown_table(["attribute", "std over all draws", "within photo", "R^2 on unseen photos"], rows)
         + "\n\nOn the test photos: sex kept and age difference (years) of the new face to the original's apparent "
@@ -176,6 +184,12 @@ def main() -> None:
         + markdown_table(["new face", "faces", "sex kept", "age difference"], steer)
     )
     publish("attribute-directions", body, not a.no_write)
+    if a.save:
+        card = load_card(None)
+        steer = AttributeSteer(directions["sex (logit P(male))"], directions["age (years)"])
+        notes = {"fitted_on": f"{n - sum(is_test)} training-split faces of LFW and UTKFace, {a.draws} draws each"}
+        DIRECTIONS_PATH.write_text(steer.to_json(card["sha256"], painter.truncation, notes) + "\n")
+        print(f"wrote {DIRECTIONS_PATH}")
 
 
 if __name__ == "__main__":

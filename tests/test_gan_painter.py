@@ -210,7 +210,7 @@ def test_generator_mask_and_zoom_use_the_painters_feather(frame, monkeypatch):
     face = face_at(120, 80, 60)
     seen = {}
 
-    def fake_generate(crops, masks, lms, z):
+    def fake_generate(crops, masks, lms, z, w_offset=None):
         seen[len(seen)] = masks
         return crops.astype(np.float32)
 
@@ -336,7 +336,7 @@ def test_a_track_keeps_its_candidate_for_the_whole_video(frame: np.ndarray) -> N
     face = dataclasses.replace(face_at(100, 80, 60), track_id=3)
     history = PaintHistory(new_weight=1.0)
     chooser.paint([frame], [[face]], [[9]], history)
-    assert history.candidates == {3: 3} and chooser.attributes.calls == 1
+    assert history.candidates == {3: (3, None)} and chooser.attributes.calls == 1
     # later frames: the chosen candidate's seed alone, no new choice (one identity per track)
     later = chooser.paint([frame], [[face]], [[9]], history)[0]
     assert chooser.attributes.calls == 1
@@ -344,3 +344,67 @@ def test_a_track_keeps_its_candidate_for_the_whole_video(frame: np.ndarray) -> N
     np.testing.assert_allclose(
         later.astype(int), plain.paint_one(frame, [face], [candidate_seed(9, 3)]).astype(int), atol=1
     )
+
+
+def test_with_directions_each_draw_is_moved_to_the_originals_sex_and_age(frame: np.ndarray) -> None:
+    """Directions in w (gan/directions.py): 4 candidates become 2 draws, each painted again moved by what it missed
+    of the original's apparent sex and age; the nearer moved one is kept, and a track keeps its move."""
+    import dataclasses
+
+    from deepanon.anonymize.temporal import PaintHistory
+    from deepanon.gan.directions import AttributeSteer
+
+    G = Generator(TINY)
+    steer = AttributeSteer(sex=np.eye(TINY.w_dim)[0] * 2, age=np.eye(TINY.w_dim)[1] * 0.1)
+    chooser = GanPainter(
+        generator=G, device="cpu", candidates=4, candidates_min_face=40, steer=steer, bf16=False, chroma_sigma=0
+    )
+
+    class TwoRounds(FakeAttributes):
+        def estimate_aligned(self, crops):
+            from deepanon.detect.attributes import Attributes
+
+            self.calls += 1
+            assert len(crops) == 3  # the original and 2 draws, then the original and the 2 moved draws
+            rounds = [[(0.1, 30), (0.9, 50), (0.5, 28)], [(0.1, 30), (0.3, 40), (0.12, 31)]]
+            return [Attributes(m, a) for m, a in rounds[self.calls - 1]]
+
+    chooser.attributes = TwoRounds([])
+    face = dataclasses.replace(face_at(100, 80, 60), track_id=4)
+    history = PaintHistory(new_weight=1.0)
+    out = chooser.paint([frame], [[face]], [[9]], history)[0]
+    assert chooser.attributes.calls == 2
+    k, offset = history.candidates[4]
+    assert k == 1  # the second draw, once moved, is the nearer (0.12, 31 against 0.3, 40)
+    np.testing.assert_allclose(offset, steer.offset((0.5, 28), (0.1, 30)), rtol=1e-5)
+    assert offset[0] < 0 < offset[1]  # towards a woman (less male), two years older
+    unmoved = GanPainter(generator=G, device="cpu", candidates=1, bf16=False, chroma_sigma=0)
+    assert not np.array_equal(out, unmoved.paint_one(frame, [face], [candidate_seed_of(9, 1)]))
+    # a later frame of the track: the same seed and move, no new choice
+    again = chooser.paint([frame], [[face]], [[9]], history)[0]
+    assert chooser.attributes.calls == 2
+    np.testing.assert_allclose(again.astype(int), out.astype(int), atol=1)
+
+
+def candidate_seed_of(seed: int, k: int) -> int:
+    from deepanon.anonymize.gan import candidate_seed
+
+    return candidate_seed(seed, k)
+
+
+def test_directions_belong_to_one_generator_and_truncation(tmp_path) -> None:
+    from deepanon.gan.directions import AttributeSteer
+
+    steer = AttributeSteer(sex=np.ones(4, np.float32), age=np.arange(4, dtype=np.float32))
+    path = tmp_path / "d.json"
+    path.write_text(steer.to_json("abc", 0.7, {"faces": 3}))
+    loaded = AttributeSteer.for_generator({"sha256": "abc"}, 0.7, path)
+    assert loaded is not None and np.allclose(loaded.age, steer.age)
+    assert AttributeSteer.for_generator({"sha256": "other"}, 0.7, path) is None
+    assert AttributeSteer.for_generator({"sha256": "abc"}, 1.0, path) is None
+    assert AttributeSteer.for_generator(None, 0.7, path) is None
+    # the move reaches the target where the directions act linearly
+    move = steer.offset((0.5, 30.0), (0.9, 25.0))
+    from deepanon.gan.directions import logit
+
+    np.testing.assert_allclose([move @ steer.sex, move @ steer.age], [logit(0.9) - logit(0.5), -5.0], rtol=1e-5)

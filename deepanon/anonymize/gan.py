@@ -19,7 +19,9 @@ import torch
 from deepanon.anonymize.filters import apply_filter
 from deepanon.anonymize.temporal import PaintHistory
 from deepanon.config import PainterConfig
+from deepanon.detect.attributes import Attributes
 from deepanon.device import cpu_has_native_bf16, resolve_device
+from deepanon.gan.directions import AttributeSteer
 from deepanon.gan.weights import WeightsError
 from deepanon.geometry.align import (
     alignment_matrix,
@@ -152,7 +154,7 @@ def candidate_seed(seed: int, k: int) -> int:
 
 @dataclass
 class _Job:
-    """One face to paint: its frame, alignment, region, and the seeds of its candidates (ks: their numbers)."""
+    """One face to paint: its frame, alignment, region, and its candidates: seeds, numbers (ks) and moves in w."""
 
     frame: int
     face: Face
@@ -160,6 +162,8 @@ class _Job:
     region: Region
     seeds: list[int]
     ks: list[int]
+    offsets: list[np.ndarray | None]  # per candidate: its move in w (AttributeSteer), or none
+    choose: bool = False  # a large face whose new face is chosen by apparent sex and age
 
 
 class GanPainter:
@@ -172,11 +176,13 @@ class GanPainter:
         *,
         generator: torch.nn.Module | None = None,
         card: dict | None = None,
+        steer: AttributeSteer | None = None,
         **settings: object,
     ) -> None:
         """config: the painter's settings (PainterConfig()); keyword settings override its fields, e.g.
         GanPainter(device="cpu", truncation=1.0). generator: a network to use instead of config.weights (with
-        `card`, the repaint geometry it was trained with, checked as a loaded card is)."""
+        `card`, the repaint geometry it was trained with, checked as a loaded card is). steer: directions in w for
+        sex and age (default: those fitted for the loaded generator, if any)."""
         from deepanon.gan.weights import load_card, load_generator
 
         self.config = c = replace(config or PainterConfig(), **settings)  # type: ignore[arg-type]
@@ -205,10 +211,13 @@ class GanPainter:
         self.candidates = c.candidates
         self.candidates_min_face = c.candidates_min_face
         self.attributes = None
+        self.steer: AttributeSteer | None = None
         if c.candidates > 1:
             from deepanon.detect.attributes import AttributeNet
 
             self.attributes = AttributeNet()
+            # the directions were fitted for one generator at one truncation: anything else chooses without them
+            self.steer = steer if steer is not None else AttributeSteer.for_generator(card, c.truncation)
         self.generate_seconds = 0.0  # total time in the network (evaluate splits generation from blending with it)
 
     def paint_one(self, rgb: np.ndarray, faces: Sequence[Face], seeds: Sequence[int] | None = None) -> np.ndarray:
@@ -244,15 +253,28 @@ class GanPainter:
                 seed = int(seeds[i][j]) if seeds is not None else int(np.random.SeedSequence().entropy % 2**63)
                 M = alignment_matrix(face, R, self.mask_scale, self.feather)
                 chosen = history.candidates.get(face.track_id) if history and face.track_id is not None else None
-                many = self.attributes is not None and chosen is None
-                n = self.candidates if many and max(face.width, face.height) >= self.candidates_min_face else 1
-                ks = [chosen or 0] if n == 1 else list(range(n))
-                jobs.append(_Job(i, face, M, region, [candidate_seed(seed, k) for k in ks], ks))
+                choose = (
+                    self.attributes is not None
+                    and chosen is None
+                    and max(face.width, face.height) >= self.candidates_min_face
+                )
+                # with directions each draw is painted twice (as drawn, then moved): half as many draws
+                n = (max(self.candidates // 2, 1) if self.steer is not None else self.candidates) if choose else 1
+                ks, offsets = ([chosen[0]], [chosen[1]]) if chosen else (list(range(n)), [None] * n)
+                jobs.append(_Job(i, face, M, region, [candidate_seed(seed, k) for k in ks], ks, offsets, choose))
         crops, masks, painted = self._generate_jobs(frames, jobs)
+        choosing = [n for n, j in enumerate(jobs) if j.choose]
+        if self.steer is not None and choosing:  # move every draw by what it missed of the original's sex and age
+            for n in choosing:
+                o, *drawn = self._attributes(crops[n], masks[n], painted[n])
+                jobs[n].offsets = [self.steer.offset((d.male, d.age), (o.male, o.age)) for d in drawn]
+            _, _, moved = self._generate_jobs(frames, [jobs[n] for n in choosing])
+            for n, p in zip(choosing, moved, strict=True):
+                painted[n] = p
         for job, c, m, candidates in zip(jobs, crops, masks, painted, strict=True):
-            k = self._choose(c, m, candidates) if len(candidates) > 1 else 0
+            k = self._choose(c, m, candidates) if job.choose and len(candidates) > 1 else 0
             if history is not None and job.face.track_id is not None:
-                history.candidates[job.face.track_id] = job.ks[k]
+                history.candidates[job.face.track_id] = (job.ks[k], job.offsets[k])
             p = smooth_chroma(candidates[k], self.chroma_sigma)
             if history is not None:
                 p = history.smooth(history.frames_seen + job.frame, job.face.track_id, p)
@@ -288,31 +310,40 @@ class GanPainter:
         # the mask stops at the frame's edge, as in training
         masks = [face_crop_mask(j.face, j.M, R, self.mask_scale, frames[j.frame].shape[:2], self.feather) for j in jobs]
         lms = [landmark_maps(transform_points(j.M, j.face.landmarks), R) for j in jobs]
-        flat = [(n, seed) for n, j in enumerate(jobs) for seed in j.seeds]
+        flat = [(n, seed, off) for n, j in enumerate(jobs) for seed, off in zip(j.seeds, j.offsets, strict=True)]
         painted: list[list[np.ndarray]] = [[] for _ in jobs]
         for s in range(0, len(flat), self.batch):
             part = flat[s : s + self.batch]
-            z = torch.stack([z_for_seed(seed, self.z_dim) for _, seed in part])
+            z = torch.stack([z_for_seed(seed, self.z_dim) for _, seed, _ in part])
+            moves = None
+            if any(off is not None for _, _, off in part):
+                moves = torch.from_numpy(
+                    np.stack([np.zeros(self.G.cfg.w_dim, np.float32) if off is None else off for _, _, off in part])
+                )
             t0 = time.perf_counter()
             # ends with .cpu(): on CUDA the time includes the work
             raw = self._generate(
-                np.stack([crops[n] for n, _ in part]),
-                np.stack([masks[n] for n, _ in part]),
-                np.stack([lms[n] for n, _ in part]),
+                np.stack([crops[n] for n, _, _ in part]),
+                np.stack([masks[n] for n, _, _ in part]),
+                np.stack([lms[n] for n, _, _ in part]),
                 z,
+                moves,
             )
             self.generate_seconds += time.perf_counter() - t0
-            for (n, _), p in zip(part, raw, strict=True):
+            for (n, _, _), p in zip(part, raw, strict=True):
                 painted[n].append(p)
         return crops, masks, painted
 
-    def _choose(self, original: np.ndarray, mask: np.ndarray, candidates: list[np.ndarray]) -> int:
-        """The candidate whose apparent sex and age, composited into the crop as it will be seen, are nearest the
-        original crop's: |P(male) difference| + |age difference| / ATTRIBUTE_AGE_SCALE."""
+    def _attributes(self, original: np.ndarray, mask: np.ndarray, candidates: list[np.ndarray]) -> list[Attributes]:
+        """Apparent sex and age of the original crop, then of each candidate composited into it as it will be seen."""
         assert self.attributes is not None
         seen = [np.clip(p * mask[..., None] + original * (1.0 - mask[..., None]), 0, 255) for p in candidates]
-        est = self.attributes.estimate_aligned([original, *[np.rint(s).astype(np.uint8) for s in seen]])
-        o, rest = est[0], est[1:]
+        return self.attributes.estimate_aligned([original, *[np.rint(s).astype(np.uint8) for s in seen]])
+
+    def _choose(self, original: np.ndarray, mask: np.ndarray, candidates: list[np.ndarray]) -> int:
+        """The candidate whose apparent sex and age are nearest the original's: |P(male) difference| + |age
+        difference| / ATTRIBUTE_AGE_SCALE."""
+        o, *rest = self._attributes(original, mask, candidates)
         cost = [abs(a.male - o.male) + abs(a.age - o.age) / ATTRIBUTE_AGE_SCALE for a in rest]
         return int(np.argmin(cost))
 
