@@ -2,7 +2,8 @@
 
     python benchmarks/identity_probe.py [--per-source 80] [--configs 0.7:1.5,1.0:1.5,0.5:1.5,0.7:1.7] [--seeds 3]
         [--weights shipped,runs/x/generator.safetensors]   # generators side by side, on the same draws
-    (a config psi:mask:candidates also sets the painter's candidates, e.g. 0.7:1.5:1 without the choice)
+    (a config psi:mask:candidates[:move] also sets the painter's candidates and attribute_move, e.g. 0.7:1.5:1
+    without the choice, 0.7:1.5:4:0 the best of 4 plain draws)
 
 Beside identity, the apparent sex and age (detect/attributes.py) of the largest run-time face on the original and on
 the output: how often the sex is kept, and the mean age difference (years). The painter's candidate choice uses the
@@ -104,6 +105,8 @@ def main() -> None:
             settings = {} if weights == "shipped" else {"weights": weights}
             if more:
                 settings["candidates"] = int(more[0])
+            if len(more) > 1:
+                settings["attribute_move"] = more[1]
             painter = GanPainter(device="cpu", truncation=psi, mask_scale=scale, **settings)
             dist = np.empty((a.seeds, len(items)))
             sex_kept = np.full((a.seeds, len(items)), np.nan)
@@ -120,6 +123,7 @@ def main() -> None:
                         if label_sex is not None:
                             labelled[(cfg, weights, s, i)] = (after.male > 0.5) == label_sex
             label = f"psi {psi}, mask {scale}" + (f", {int(more[0])} candidates" if more else "")
+            label += f", move {more[1]:g}" if len(more) > 1 else ""
             label += "" if weights == "shipped" else f", {Path(weights).parent.name}"
             for group in names:
                 g = groups == group

@@ -73,6 +73,12 @@ class PainterConfig:
     # show too little of either to a viewer to be worth the extra generator passes.
     candidates: int = 4
     candidates_min_face: int = 64
+    # With directions fitted for the generator (gan/directions.py), half as many draws are each moved in w by this
+    # share of what they missed of the original's apparent sex and age, and painted again; 0: plain draws only.
+    # Held-out faces, same draws (benchmarks/identity_probe.py, RESULTS.md identity_probe-move): sex kept for UTKFace
+    # adults 79 % (0), 87 % (0.5), 95 % (1); dlib's "still the same person" 3.6, 5.2, 4.8 %; LFW 0.9, 0.9, 2.6 %. A
+    # new face nearer the original's sex and age is nearer its identity too: privacy first, 0 by default.
+    attribute_move: float = 0.0
     batch: int = 64  # faces through the generator at once (all faces of all frames of a call, in as few as this)
     half: bool | None = None  # fp16 generator; None: on CUDA
     # bf16 autocast on CPUs that compute it natively: 2x faster (75 -> 38 ms a face on one AMD EPYC core), a mean
@@ -91,6 +97,8 @@ class PainterConfig:
             raise ConfigError("painter batch must be at least 1")
         if self.candidates < 1:
             raise ConfigError("painter candidates must be at least 1 (1: no choice)")
+        if not 0.0 <= self.attribute_move <= 1.0:
+            raise ConfigError(f"attribute_move must be from 0 (no move) to 1, got {self.attribute_move}")
 
 
 @dataclass(frozen=True)

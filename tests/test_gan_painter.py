@@ -357,8 +357,16 @@ def test_with_directions_each_draw_is_moved_to_the_originals_sex_and_age(frame: 
     G = Generator(TINY)
     steer = AttributeSteer(sex=np.eye(TINY.w_dim)[0] * 2, age=np.eye(TINY.w_dim)[1] * 0.1)
     chooser = GanPainter(
-        generator=G, device="cpu", candidates=4, candidates_min_face=40, steer=steer, bf16=False, chroma_sigma=0
+        generator=G,
+        device="cpu",
+        candidates=4,
+        candidates_min_face=40,
+        steer=steer,
+        attribute_move=1.0,
+        bf16=False,
+        chroma_sigma=0,
     )
+    assert GanPainter(generator=G, device="cpu", candidates=4, steer=steer).steer is None  # default: plain draws
 
     class TwoRounds(FakeAttributes):
         def estimate_aligned(self, crops):

@@ -218,6 +218,8 @@ class GanPainter:
             self.attributes = AttributeNet()
             # the directions were fitted for one generator at one truncation: anything else chooses without them
             self.steer = steer if steer is not None else AttributeSteer.for_generator(card, c.truncation)
+            self.steer = self.steer if c.attribute_move > 0 else None
+        self.attribute_move = c.attribute_move
         self.generate_seconds = 0.0  # total time in the network (evaluate splits generation from blending with it)
 
     def paint_one(self, rgb: np.ndarray, faces: Sequence[Face], seeds: Sequence[int] | None = None) -> np.ndarray:
@@ -267,7 +269,9 @@ class GanPainter:
         if self.steer is not None and choosing:  # move every draw by what it missed of the original's sex and age
             for n in choosing:
                 o, *drawn = self._attributes(crops[n], masks[n], painted[n])
-                jobs[n].offsets = [self.steer.offset((d.male, d.age), (o.male, o.age)) for d in drawn]
+                jobs[n].offsets = [
+                    self.attribute_move * self.steer.offset((d.male, d.age), (o.male, o.age)) for d in drawn
+                ]
             _, _, moved = self._generate_jobs(frames, [jobs[n] for n in choosing])
             for n, p in zip(choosing, moved, strict=True):
                 painted[n] = p
