@@ -21,6 +21,7 @@ wheel="$(ls "$work"/dist/deepanon-*.whl)"
 import sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 assert "deepanon/weights/generator.safetensors" in names and "deepanon/weights/generator.json" in names, names
+assert "deepanon/weights/attribute_directions.json" in names, "the generator's attribute directions must ship"
 assert not [n for n in names if "train_state" in n], "the training state must not ship"
 print(f"wheel: {len(names)} files, generator included, training state not")
 PY
