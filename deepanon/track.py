@@ -70,6 +70,12 @@ def _grow(box: np.ndarray, factor: float) -> np.ndarray:
     return _resize(box, (box[2] - box[0]) * factor, (box[3] - box[1]) * factor)
 
 
+def _at_edge(box: np.ndarray, size: tuple[int, int], margin: float = 2.0) -> bool:
+    """Whether a detection touches the frame's border (the detector clips boxes to it)."""
+    h, w = size
+    return bool(box[0] <= margin or box[1] <= margin or box[2] >= w - margin or box[3] >= h - margin)
+
+
 def _shrink_at_most(new: np.ndarray, old: np.ndarray, fraction: float) -> np.ndarray:
     """new, widened / heightened about its centre where it lost more than `fraction` of old's size."""
     keep = 1.0 - fraction
@@ -90,8 +96,12 @@ class Tracker:
         """A new shot starts: nobody is held across it (a held face would be painted on the new shot's background)."""
         self._tracks = []
 
-    def update(self, faces: list[Face], camera: np.ndarray | None = None) -> list[Face]:
-        """`camera`: the picture's shift (dx, dy) px since the last frame (CameraMotion). That shift may be the
+    def update(
+        self, faces: list[Face], camera: np.ndarray | None = None, size: tuple[int, int] | None = None
+    ) -> list[Face]:
+        """`size`: the frame's (height, width): a face cut by the frame's edge (entering or leaving the picture)
+        says nothing of how it moves (its box's centre does not follow it), so its track's motion is left as it was.
+        `camera`: the picture's shift (dx, dy) px since the last frame (CameraMotion). That shift may be the
         camera's (a pan: every face moved with it) or a large person's walking past (the faces behind stayed put:
         hamilton clip). Each detection is matched to where its track would be under either, each found face's track
         moves as it did, and held tracks follow the shift only when most found faces did (or none was found)."""
@@ -117,7 +127,9 @@ class Tracker:
             track, face = self._tracks[ti], faces[di]
             det = dets[di]
             new_box = _shrink_at_most(c.smooth * det + (1 - c.smooth) * track.predicted(), track.box, c.max_shrink)
-            track.velocity = 0.5 * track.velocity + 0.5 * (_centre(new_box) - _centre(track.box))
+            cut_off = size is not None and _at_edge(det, size)
+            if not cut_off:
+                track.velocity = 0.5 * track.velocity + 0.5 * (_centre(new_box) - _centre(track.box))
             track.box = new_box
             if face.landmarks is not None:
                 track.landmarks = (
@@ -126,7 +138,8 @@ class Tracker:
                     else c.smooth * face.landmarks + (1 - c.smooth) * track.landmarks
                 ).astype(np.float32)
             track.score, track.missing = face.score, 0
-            track.with_camera = moved[ti] if (move + drift[ti]).any() else track.with_camera
+            if (move + drift[ti]).any() and not cut_off:
+                track.with_camera = moved[ti]
             matched_tracks.add(ti)
             out.append(Face(tuple(map(float, _union(new_box, det))), face.score, track.landmarks, track.id))
         matched_dets = {di for _, di in matches}

@@ -260,3 +260,19 @@ def test_held_faces_follow_the_picture_only_when_the_faces_found_did():
     there = tuple(np.add(held.box, np.tile(walk, 2)))
     assert any(share_inside(there, f.box) >= 0.9 for f in out)
     assert len({f.track_id for f in out}) == 3
+
+
+def test_a_face_cut_by_the_frame_edge_does_not_teach_its_track_how_it_moves() -> None:
+    """Entering from the right during a pan to the left, the face's box grows leftward while its right side stays
+    on the edge: its centre moves less than the face. The track's motion is learnt only from uncut boxes."""
+    from deepanon.track import Tracker
+    from deepanon.types import Face
+
+    tr = Tracker()
+    size = (240, 320)
+    tr.update([Face((300.0, 100.0, 320.0, 150.0), 0.9)], np.array([-20.0, 0.0]), size)
+    tr.update([Face((270.0, 100.0, 320.0, 150.0), 0.9)], np.array([-20.0, 0.0]), size)
+    (track,) = tr._tracks
+    assert track.with_camera is None and not track.velocity.any()  # still unknown: both hypotheses kept
+    tr.update([Face((250.0, 100.0, 300.0, 150.0), 0.9)], np.array([-20.0, 0.0]), size)  # whole now: it moved
+    assert track.with_camera is True

@@ -204,7 +204,7 @@ class Anonymizer:
                 if found is None:
                     tracked = video.tracker.coast(camera)
                 else:
-                    tracked = video.tracker.update(found, None if cut else camera)
+                    tracked = video.tracker.update(found, None if cut else camera, frame.shape[:2])
             if self.painter is not None and found is not None:  # evidence for each open track, where it was seen
                 open_ = [f for f in tracked if f.track_id is not None and video.choices.open(f.track_id)]
                 for f, (_, verdict) in zip(open_, self.judge(frame, open_) if open_ else []):
