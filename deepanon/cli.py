@@ -170,10 +170,10 @@ def anonymize(
         "detect_every",
         min=1,
         max=_MAX_UPSCALE_EVERY,
-        help="Videos: search only every N-th frame (and every frame of the small-face pass); the tracker carries each "
-        "face in between and a face found late is carried back. 2 with --upscale-every 2 halves detection; on slow "
-        "pans it covers as many faces, on fast ones (20 px a frame) it missed 4.5 % of faces >= 64 px "
-        "(benchmarks/RESULTS.md, video_small_faces).",
+        help="Videos: search only every N-th frame (and every frame of the small-face pass, and every cut); the "
+        "tracker carries each face in between and a face found late is carried back. 2 takes 0.74x the detection "
+        "time and covered as many faces on crowded pans, slow and fast, within 0.2 points (benchmarks/RESULTS.md, "
+        "video_small_faces); 1 (every frame) is the safe default.",
     ),
     tiles: bool | None = _flag(
         "tiles",
