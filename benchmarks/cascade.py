@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--thresholds", default="0.02,0.05,0.1")
     ap.add_argument("--cells", default="96,160")
     ap.add_argument("--backends", default="", help="instead of the sweep: today's settings per CenterFace backend")
+    ap.add_argument("--max-faces", default="", help="instead of the sweep: today's settings, cascade_max_face values")
     ap.add_argument("--threads", type=int, default=0, help="torch and OpenCV threads (0: their defaults)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
@@ -49,7 +50,12 @@ def main() -> None:
     }
     if args.backends:
         settings = {f"today's, backend {b}": replace(base, centerface_backend=b) for b in args.backends.split(",")}
-    for cell in (int(c) for c in args.cells.split(",")) if not args.backends else ():
+    if args.max_faces:
+        settings = {
+            f"today's, heat of faces < {m} px" if int(m) else "today's": replace(base, cascade_max_face=int(m))
+            for m in args.max_faces.split(",")
+        }
+    for cell in (int(c) for c in args.cells.split(",")) if not (args.backends or args.max_faces) else ():
         for t in (float(v) for v in args.thresholds.split(",")):
             settings[f"cells {cell} px, heat >= {t:g}"] = replace(base, cascade_threshold=t, cascade_cell=cell)
     detectors = {name: FaceDetector(cfg) for name, cfg in settings.items()}

@@ -151,7 +151,9 @@ def test_centerface_keeps_weak_large_faces():
 
 def test_small_face_pass_searches_without_the_large_band(monkeypatch):
     for cascade in (0.0, DetectorConfig.cascade_threshold):
-        (net,) = FaceDetector(DetectorConfig(detectors=("centerface",), cascade_threshold=cascade, device="cpu"))._nets
+        # cascade_max_face 0: the astronaut's own large face makes her cells hot (the pass must run to be watched)
+        cfg = DetectorConfig(detectors=("centerface",), cascade_threshold=cascade, cascade_max_face=0, device="cpu")
+        (net,) = FaceDetector(cfg)._nets
         bands = []
         plain = net.search
 
@@ -266,3 +268,23 @@ def test_large_image_runs_the_small_face_pass_once_on_its_own_tiles(monkeypatch)
     small = [shape for kind, shape in calls if kind == "small"]
     assert small and len(small) <= len(runs)  # the small-face pass: once per tile of its own grid, no more
     assert sum(h * w for h, w in small) < 15e6  # 64 px of overlap: 13.6 Mpx for this 12-Mpx image; old tiles 21
+
+
+def test_heat_of_a_large_face_alone_does_not_send_the_pass_there(monkeypatch):
+    """The cascade counts only heat whose predicted face is under cascade_max_face px: a portrait (one face of about 90 px)
+    gets no enlarged search at all, whereas counting every heat sends the pass around the face."""
+    windows = {}
+    for max_face in (0, DetectorConfig.cascade_max_face):
+        (net,) = FaceDetector(DetectorConfig(detectors=("centerface",), cascade_max_face=max_face, device="cpu"))._nets
+        calls = []
+        plain = net.search
+
+        def spy(frames, want_heat=False, large_band=True, plain=plain, calls=calls):
+            calls.append(large_band)
+            return plain(frames, want_heat, large_band)
+
+        monkeypatch.setattr(net, "search", spy)
+        faces = net.run([astronaut()])[0]
+        assert len(faces) == 1
+        windows[max_face] = len(calls) - 1  # searches after the plain one
+    assert windows[0] > 0 and windows[DetectorConfig.cascade_max_face] == 0

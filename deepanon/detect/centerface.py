@@ -175,6 +175,9 @@ class Cascade:
     cell: int
     margin: int
     upscale: float
+    # only heat whose predicted face (CenterFace's scale map) is under this many px high counts: a cell hot only
+    # from a face the plain search already sees whole need not be searched again (0: all heat counts)
+    max_face: float = 0.0
 
     @property
     def window(self) -> int:
@@ -297,8 +300,18 @@ class CenterFaceNet:
                 dets, pts = decode(maps, i, self._decode_floor(large_band), size)
                 faces.append(self._faces(dets, pts, sx, sy, large_band))
                 if want_heat:
-                    heats.append(maps[0][i, 0])
+                    heats.append(self._pass_heat(maps, i, sy))
         return faces, heats
+
+    def _pass_heat(self, maps: Maps, index: int, sy: float) -> np.ndarray:
+        """Batch item `index`'s heat map, as the cascade reads it: with Cascade.max_face, zero where the face the
+        network predicts there is that large or larger (image px)."""
+        heat = maps[0][index, 0]
+        c = self.cascade
+        if c is None or c.max_face <= 0:
+            return heat
+        height = np.exp(maps[1][index, 0]) * STRIDE * sy
+        return np.where(height < c.max_face, heat, 0.0).astype(heat.dtype)
 
     def _faces(self, dets: np.ndarray, pts: np.ndarray, sx: float, sy: float, large_band: bool = True) -> list[Face]:
         """Face records in image px from blob-px detections; the keep rule reads the height in the searched image."""
