@@ -93,7 +93,8 @@ def main() -> None:
         f"search's heat map reaches the threshold. Settings interleaved per image, {threads}; load average "
         f"{load0:.1f} at the start. Found: IoU >= 0.4.\n\n" + markdown_table(header, rows)
     )
-    publish("cascade-backends" if args.backends else "cascade", body, not args.no_write)
+    name = "cascade-backends" if args.backends else "cascade-max-face" if args.max_faces else "cascade"
+    publish(name, body, not args.no_write)
 
 
 if __name__ == "__main__":
