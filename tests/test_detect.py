@@ -271,8 +271,8 @@ def test_large_image_runs_the_small_face_pass_once_on_its_own_tiles(monkeypatch)
 
 
 def test_heat_of_a_large_face_alone_does_not_send_the_pass_there(monkeypatch):
-    """The cascade counts only heat whose predicted face is under cascade_max_face px: a portrait (one face of about 90 px)
-    gets no enlarged search at all, whereas counting every heat sends the pass around the face."""
+    """The cascade counts only heat whose predicted face is under cascade_max_face px: a portrait (one face of about
+    90 px) gets no enlarged search at all, whereas counting every heat sends the pass around the face."""
     windows = {}
     for max_face in (0, DetectorConfig.cascade_max_face):
         (net,) = FaceDetector(DetectorConfig(detectors=("centerface",), cascade_max_face=max_face, device="cpu"))._nets
