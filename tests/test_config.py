@@ -77,3 +77,18 @@ def test_flag_defaults_are_the_config_defaults():
 
 def test_missing_inputs_without_print_config_are_a_usage_error(tmp_path):
     assert runner.invoke(app, ["anonymize", "-o", str(tmp_path / "o")]).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"painter.candidates": 0}, "candidates"),
+        ({"painter.attribute_move": 1.5}, "attribute_move"),
+        ({"painter.attribute_move": -0.1}, "attribute_move"),
+        ({"detector.video_detect_every": 0}, "video_detect_every"),
+        ({"detector.video_detect_every": 9}, "video_detect_every"),
+    ],
+)
+def test_new_painter_and_video_settings_are_range_checked(values, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        AnonymizerConfig().with_values(values)

@@ -154,16 +154,22 @@ def test_small_face_pass_searches_without_the_large_band(monkeypatch):
         # cascade_max_face 0: the astronaut's own large face makes her cells hot (the pass must run to be watched)
         cfg = DetectorConfig(detectors=("centerface",), cascade_threshold=cascade, cascade_max_face=0, device="cpu")
         (net,) = FaceDetector(cfg)._nets
-        bands = []
-        plain = net.search
-
-        def spy(frames, want_heat=False, large_band=True, plain=plain, bands=bands):
-            bands.append(large_band)
-            return plain(frames, want_heat, large_band)
-
-        monkeypatch.setattr(net, "search", spy)
+        bands = spy_searches(net, monkeypatch)
         net.run([astronaut()])
         assert bands[0] is True and len(bands) > 1 and not any(bands[1:])  # plain search, then the pass
+
+
+def spy_searches(net, monkeypatch) -> list[bool]:
+    """A CenterFaceNet's searches, as they happen: each one's large_band flag (True: the plain search)."""
+    bands: list[bool] = []
+    plain = net.search
+
+    def spy(frames, want_heat=False, large_band=True):
+        bands.append(large_band)
+        return plain(frames, want_heat, large_band)
+
+    monkeypatch.setattr(net, "search", spy)
+    return bands
 
 
 def test_small_face_pass_searches_the_enlarged_image_and_maps_faces_back(monkeypatch):
@@ -276,14 +282,7 @@ def test_heat_of_a_large_face_alone_does_not_send_the_pass_there(monkeypatch):
     windows = {}
     for max_face in (0, DetectorConfig.cascade_max_face):
         (net,) = FaceDetector(DetectorConfig(detectors=("centerface",), cascade_max_face=max_face, device="cpu"))._nets
-        calls = []
-        plain = net.search
-
-        def spy(frames, want_heat=False, large_band=True, plain=plain, calls=calls):
-            calls.append(large_band)
-            return plain(frames, want_heat, large_band)
-
-        monkeypatch.setattr(net, "search", spy)
+        calls = spy_searches(net, monkeypatch)
         faces = net.run([astronaut()])[0]
         assert len(faces) == 1
         windows[max_face] = len(calls) - 1  # searches after the plain one

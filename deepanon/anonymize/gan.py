@@ -19,7 +19,7 @@ import torch
 from deepanon.anonymize.filters import apply_filter
 from deepanon.anonymize.temporal import PaintHistory
 from deepanon.config import PainterConfig
-from deepanon.detect.attributes import Attributes
+from deepanon.detect.attributes import AttributeNet, Attributes
 from deepanon.device import cpu_has_native_bf16, resolve_device
 from deepanon.gan.directions import AttributeSteer
 from deepanon.gan.weights import WeightsError
@@ -210,16 +210,12 @@ class GanPainter:
         self.feather = c.feather
         self.candidates = c.candidates
         self.candidates_min_face = c.candidates_min_face
-        self.attributes = None
+        self.attribute_move = c.attribute_move
+        self.attributes = AttributeNet() if c.candidates > 1 else None
         self.steer: AttributeSteer | None = None
-        if c.candidates > 1:
-            from deepanon.detect.attributes import AttributeNet
-
-            self.attributes = AttributeNet()
+        if c.candidates > 1 and c.attribute_move > 0:
             # the directions were fitted for one generator at one truncation: anything else chooses without them
             self.steer = steer if steer is not None else AttributeSteer.for_generator(card, c.truncation)
-            self.steer = self.steer if c.attribute_move > 0 else None
-        self.attribute_move = c.attribute_move
         self.generate_seconds = 0.0  # total time in the network (evaluate splits generation from blending with it)
 
     def paint_one(self, rgb: np.ndarray, faces: Sequence[Face], seeds: Sequence[int] | None = None) -> np.ndarray:
@@ -235,7 +231,8 @@ class GanPainter:
         """New frames with every face replaced. seeds[i][j] fixes the identity of faces[i][j] (default: random).
 
         A face of at least candidates_min_face px gets, of `candidates` new faces (seeds derived from its own), the
-        one whose apparent sex and age are nearest the original's (match_attributes).
+        one whose apparent sex and age are nearest the original's (with attribute_move > 0 and directions: half as
+        many, each moved in w towards the original's before the choice).
         history: consecutive frames of one video; each track's painted face is averaged with its previous one, and
         a track keeps the candidate chosen on its first painted frame."""
         if len(frames) != len(faces) or (seeds is not None and len(seeds) != len(faces)):
@@ -264,7 +261,8 @@ class GanPainter:
                 n = (max(self.candidates // 2, 1) if self.steer is not None else self.candidates) if choose else 1
                 ks, offsets = ([chosen[0]], [chosen[1]]) if chosen else (list(range(n)), [None] * n)
                 jobs.append(_Job(i, face, M, region, [candidate_seed(seed, k) for k in ks], ks, offsets, choose))
-        crops, masks, painted = self._generate_jobs(frames, jobs)
+        crops, masks, lms = self._inputs(frames, jobs)
+        painted = self._paint_candidates(jobs, crops, masks, lms)
         choosing = [n for n, j in enumerate(jobs) if j.choose]
         if self.steer is not None and choosing:  # move every draw by what it missed of the original's sex and age
             for n in choosing:
@@ -272,7 +270,7 @@ class GanPainter:
                 jobs[n].offsets = [
                     self.attribute_move * self.steer.offset((d.male, d.age), (o.male, o.age)) for d in drawn
                 ]
-            _, _, moved = self._generate_jobs(frames, [jobs[n] for n in choosing])
+            moved = self._paint_candidates(*([x[n] for n in choosing] for x in (jobs, crops, masks, lms)))
             for n, p in zip(choosing, moved, strict=True):
                 painted[n] = p
         for job, c, m, candidates in zip(jobs, crops, masks, painted, strict=True):
@@ -304,16 +302,21 @@ class GanPainter:
             history.end_frames(len(frames))
         return out
 
-    def _generate_jobs(
+    def _inputs(
         self, frames: Sequence[np.ndarray], jobs: list[_Job]
-    ) -> tuple[list[np.ndarray], list[np.ndarray], list[list[np.ndarray]]]:
-        """Each job's aligned crop and mask, and its candidates' raw painted crops: every candidate of every face
-        of every frame through the generator in as few batches as possible."""
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """Each job's aligned crop, mask (stopping at the frame's edge, as in training) and landmark maps."""
         R = self.resolution
         crops = [crop(frames[j.frame], j.M, R) for j in jobs]
-        # the mask stops at the frame's edge, as in training
         masks = [face_crop_mask(j.face, j.M, R, self.mask_scale, frames[j.frame].shape[:2], self.feather) for j in jobs]
         lms = [landmark_maps(transform_points(j.M, j.face.landmarks), R) for j in jobs]
+        return crops, masks, lms
+
+    def _paint_candidates(
+        self, jobs: list[_Job], crops: list[np.ndarray], masks: list[np.ndarray], lms: list[np.ndarray]
+    ) -> list[list[np.ndarray]]:
+        """Each job's candidates' raw painted crops: every candidate of every face of every frame through the
+        generator in as few batches as possible."""
         flat = [(n, seed, off) for n, j in enumerate(jobs) for seed, off in zip(j.seeds, j.offsets, strict=True)]
         painted: list[list[np.ndarray]] = [[] for _ in jobs]
         for s in range(0, len(flat), self.batch):
@@ -336,7 +339,7 @@ class GanPainter:
             self.generate_seconds += time.perf_counter() - t0
             for (n, _, _), p in zip(part, raw, strict=True):
                 painted[n].append(p)
-        return crops, masks, painted
+        return painted
 
     def _attributes(self, original: np.ndarray, mask: np.ndarray, candidates: list[np.ndarray]) -> list[Attributes]:
         """Apparent sex and age of the original crop, then of each candidate composited into it as it will be seen."""

@@ -23,8 +23,9 @@ class PaintHistory:
         self.new_weight = new_weight
         self.frames_seen = 0  # index of the next frame to be painted
         self._last: dict[int, tuple[int, np.ndarray]] = {}  # track id -> (frame index, smoothed crop)
-        # track id -> the candidate its new face was chosen from (GanPainter): one identity for the whole video
-        self.candidates: dict[int, int] = {}
+        # track id -> (the candidate its new face was chosen from, its move in w or None) (GanPainter): one identity
+        # for the whole video
+        self.candidates: dict[int, tuple[int, np.ndarray | None]] = {}
 
     def smooth(self, frame: int, track_id: int | None, crop: np.ndarray) -> np.ndarray:
         """The crop to use for this track in this frame (frame = absolute index in the video).

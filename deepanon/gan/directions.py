@@ -22,9 +22,10 @@ DIRECTIONS_PATH = WEIGHTS_DIR / "attribute_directions.json"
 P_CLIP = 0.01
 
 
-def logit(p: float) -> float:
-    p = min(max(float(p), P_CLIP), 1.0 - P_CLIP)
-    return float(np.log(p / (1.0 - p)))
+def logit(p: float | np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)) of a probability or an array of them, p clipped to [P_CLIP, 1 - P_CLIP]."""
+    p = np.clip(np.asarray(p, np.float64), P_CLIP, 1.0 - P_CLIP)
+    return np.log(p / (1.0 - p))
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class AttributeSteer:
         """The smallest move in w (float32, (w_dim,)) that changes (P(male), age) from `drawn` to `target`, if the
         two directions act linearly: D^T (D D^T)^-1 (missing logit, missing years)."""
         D = np.stack([self.sex, self.age]).astype(np.float64)
-        missing = np.array([logit(target[0]) - logit(drawn[0]), float(target[1]) - float(drawn[1])])
+        missing = np.array([float(logit(target[0]) - logit(drawn[0])), float(target[1]) - float(drawn[1])])
         return (D.T @ np.linalg.solve(D @ D.T, missing)).astype(np.float32)
 
     def to_json(self, generator_sha256: str, truncation: float, notes: dict) -> str:
