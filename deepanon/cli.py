@@ -13,7 +13,7 @@ from rich.console import Console
 from deepanon.anonymize.pipeline import METHODS
 from deepanon.config import DETECTOR_SETS, SHORTCUTS, field_default
 from deepanon.detect.detector import MAX_UPSCALE as _MAX_UPSCALE
-from deepanon.detect.detector import MAX_VIDEO_UPSCALE_EVERY as _MAX_UPSCALE_EVERY
+from deepanon.detect.detector import MAX_VIDEO_EVERY as _MAX_VIDEO_EVERY
 from deepanon.logs import setup_logging
 
 if TYPE_CHECKING:
@@ -162,14 +162,14 @@ def anonymize(
     upscale_every: int | None = _flag(
         "upscale_every",
         min=1,
-        max=_MAX_UPSCALE_EVERY,
+        max=_MAX_VIDEO_EVERY,
         help="Videos: the small-face pass runs on every N-th frame only; the faces it found are held in between, "
         "moving with the camera. 1: every frame (slowest).",
     ),
     detect_every: int | None = _flag(
         "detect_every",
         min=1,
-        max=_MAX_UPSCALE_EVERY,
+        max=_MAX_VIDEO_EVERY,
         help="Videos: search only every N-th frame (and every frame of the small-face pass, and every cut); the "
         "tracker carries each face in between and a face found late is carried back. 2 takes 0.74x the detection "
         "time and covered as many faces on crowded pans, slow and fast, within 0.2 points (benchmarks/RESULTS.md, "

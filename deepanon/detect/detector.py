@@ -23,7 +23,7 @@ MAX_UPSCALE = 4.0
 CASCADE_THRESHOLD = 0.1
 # TrackerConfig.hold_frames: a face the pass found is held until the next pass; TrackerConfig.lookback_frames: a face
 # first found on a searched frame is carried back over every frame not searched before it
-MAX_VIDEO_UPSCALE_EVERY = 8
+MAX_VIDEO_EVERY = 8
 
 
 @dataclass(frozen=True)
@@ -90,14 +90,9 @@ class DetectorConfig:
     def __post_init__(self) -> None:
         if not 1.0 <= self.upscale <= MAX_UPSCALE:  # beyond, a 1024-px tile's CenterFace activations need GBs
             raise ValueError(f"upscale must be from 1 (no small-face pass) to {MAX_UPSCALE:g}, got {self.upscale}")
-        if not 1 <= self.video_upscale_every <= MAX_VIDEO_UPSCALE_EVERY:
-            raise ValueError(
-                f"video_upscale_every must be from 1 to {MAX_VIDEO_UPSCALE_EVERY}, got {self.video_upscale_every}"
-            )
-        if not 1 <= self.video_detect_every <= MAX_VIDEO_UPSCALE_EVERY:
-            raise ValueError(
-                f"video_detect_every must be from 1 to {MAX_VIDEO_UPSCALE_EVERY}, got {self.video_detect_every}"
-            )
+        for name in ("video_upscale_every", "video_detect_every"):
+            if not 1 <= getattr(self, name) <= MAX_VIDEO_EVERY:
+                raise ValueError(f"{name} must be from 1 to {MAX_VIDEO_EVERY}, got {getattr(self, name)}")
         unknown = set(self.detectors) - set(DETECTORS)
         if unknown or not self.detectors:
             raise ValueError(f"unknown detector {', '.join(sorted(unknown)) or '(none)'}: use {', '.join(DETECTORS)}")
