@@ -24,6 +24,7 @@ from deepanon.anonymize.files import count_treatments
 from deepanon.anonymize.filters import apply_filter
 from deepanon.config import ConfigError, PaintConfig
 from deepanon.types import Face
+from tests.imports import imported_while_anonymizing
 
 # the 5 points of an upright face, as shares of its box (eyes, nose, mouth corners)
 UPRIGHT = np.array([[0.3, 0.38], [0.7, 0.38], [0.5, 0.58], [0.35, 0.78], [0.65, 0.78]], np.float32)
@@ -243,21 +244,5 @@ def test_second_opinion_onet_matches_facenet_pytorch() -> None:
 
 def test_painting_starts_without_torchvision() -> None:
     """The gan method's Anonymizer imports neither facenet-pytorch nor torchvision (1.5 s of start-up)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    astronaut = Path(__file__).resolve().parents[1] / "samples" / "astronaut.jpg"
-    code = (
-        "import sys\n"
-        "from deepanon.anonymize.pipeline import Anonymizer\n"
-        "from deepanon.photos import read_rgb\n"
-        "anon = Anonymizer(method='gan', device='cpu', seed=0)\n"
-        f"rgb = read_rgb({str(astronaut)!r})\n"
-        "faces = anon.treat([rgb], anon.detect([rgb]))\n"
-        "out = anon.replace_faces([rgb], faces, [anon.face_seeds('a', faces[0])])[0]\n"
-        "assert [f.treatment for f in faces[0]] == ['painted'] and (out != rgb).any()\n"
-        "print(sorted(m for m in ('torchvision', 'facenet_pytorch') if m in sys.modules))\n"
-    )
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert res.stdout.strip() == "[]"
+    loaded, treatments = imported_while_anonymizing("gan", ("torchvision", "facenet_pytorch"))
+    assert loaded == [] and treatments == ["painted"]
