@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from results import markdown_table, publish
 
-from deepanon.anonymize.gan import GanPainter, candidate_seed, z_for_seed
+from deepanon.anonymize.gan import GanPainter, candidate_seed, composite, z_for_seed
 from deepanon.detect import DetectorConfig, FaceDetector
 from deepanon.detect.attributes import AttributeNet, Attributes
 from deepanon.evaluate.data import spread
@@ -41,18 +41,13 @@ MIN_FACE = 64
 RIDGE = 1.0
 
 
-def seen(painter: GanPainter, crop: np.ndarray, mask: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """The painted crop as it is blended (the painter's _choose reads the same)."""
-    return np.rint(np.clip(raw * mask[..., None] + crop * (1.0 - mask[..., None]), 0, 255)).astype(np.uint8)
-
-
 def paint(painter: GanPainter, job: tuple, seeds: list[int], offsets: np.ndarray | None = None) -> list[np.ndarray]:
     crop, mask, lms = job
     n = len(seeds)
     z = torch.stack([z_for_seed(s, painter.z_dim) for s in seeds])
     off = None if offsets is None else torch.from_numpy(offsets.astype(np.float32))
-    raw = painter._generate(np.stack([crop] * n), np.stack([mask] * n), np.stack([lms] * n), z, off)
-    return [seen(painter, crop, mask, r) for r in raw]
+    raw = painter.generate(np.stack([crop] * n), np.stack([mask] * n), np.stack([lms] * n), z, off)
+    return [composite(r, crop, mask) for r in raw]
 
 
 def ws(painter: GanPainter, seeds: list[int]) -> np.ndarray:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from deepanon.anonymize.gan import MIN_GAN_FACE, GanPainter
+from deepanon.anonymize.gan import MIN_GAN_FACE, GanPainter, composite
 from deepanon.gan.config import NetConfig
 from deepanon.gan.networks import Generator
 from deepanon.geometry.align import TEMPLATE
@@ -124,14 +124,14 @@ def test_generation_matches_the_plain_generator() -> None:
     masks[:, 4:12, 4:12] = 1
     lms = rng.random((3, 5, 16, 16), dtype=np.float32)
     z = torch.randn(3, TINY.z_dim)
-    got = p._generate(crops, masks, lms, z)
+    got = p.generate(crops, masks, lms, z)
     with torch.no_grad():
         x = torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 127.5 - 1
         ref = plain(x, torch.from_numpy(masks)[:, None], torch.from_numpy(lms), z, raw=True)
     ref = ((ref.clamp(-1, 1) + 1) * 127.5).permute(0, 2, 3, 1).numpy()
     np.testing.assert_allclose(got, ref, atol=1e-2)
     bf16 = GanPainter(generator=G, device="cpu", truncation=1.0, colour_match=False, bf16=True)
-    fast = bf16._generate(crops, masks, lms, z)  # bf16 autocast (CPUs with native bf16): close, not equal
+    fast = bf16.generate(crops, masks, lms, z)  # bf16 autocast (CPUs with native bf16): close, not equal
     assert 0 < np.abs(fast - ref).mean() < 3.0
 
 
@@ -216,7 +216,7 @@ def test_generator_mask_and_zoom_use_the_painters_feather(frame, monkeypatch):
 
     for feather in (0.15, 0.4):
         p = GanPainter(generator=Generator(TINY), device="cpu", feather=feather)
-        monkeypatch.setattr(p, "_generate", fake_generate)
+        monkeypatch.setattr(p, "generate", fake_generate)
         p.paint([frame], [[face]], [[1]])
         M = alignment_matrix(face, TINY.resolution, p.mask_scale, feather)
         want = face_crop_mask(face, M, TINY.resolution, p.mask_scale, frame.shape[:2], feather)
@@ -416,3 +416,15 @@ def test_directions_belong_to_one_generator_and_truncation(tmp_path) -> None:
     from deepanon.gan.directions import logit
 
     np.testing.assert_allclose([move @ steer.sex, move @ steer.age], [logit(0.9) - logit(0.5), -5.0], rtol=1e-5)
+
+
+def test_composite_is_the_raw_crop_inside_the_mask_and_the_original_outside() -> None:
+    original = np.full((4, 4, 3), 10, np.uint8)
+    raw = np.full((4, 4, 3), 300.0, np.float32)  # out of range: clipped
+    mask = np.zeros((4, 4), np.float32)
+    mask[:2] = 1.0
+    mask[2, 0] = 0.5
+    out = composite(raw, original, mask)
+    assert out.dtype == np.uint8
+    assert (out[:2] == 255).all() and (out[3] == 10).all() and (out[2, 1:] == 10).all()
+    assert (out[2, 0] == 155).all()

@@ -145,6 +145,12 @@ def smooth_chroma(rgb: np.ndarray, sigma: float) -> np.ndarray:
 ATTRIBUTE_AGE_SCALE = 20.0
 
 
+def composite(raw: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A raw painted crop inside the original crop as the mask blends it, uint8 (what a viewer, and the attribute
+    networks choosing among draws, see)."""
+    return np.rint(np.clip(raw * mask[..., None] + original * (1.0 - mask[..., None]), 0, 255)).astype(np.uint8)
+
+
 def candidate_seed(seed: int, k: int) -> int:
     """The seed of a face's k-th candidate; candidate 0 is the face's own seed (one candidate: as without them)."""
     if k == 0:
@@ -329,7 +335,7 @@ class GanPainter:
                 )
             t0 = time.perf_counter()
             # ends with .cpu(): on CUDA the time includes the work
-            raw = self._generate(
+            raw = self.generate(
                 np.stack([crops[n] for n, _, _ in part]),
                 np.stack([masks[n] for n, _, _ in part]),
                 np.stack([lms[n] for n, _, _ in part]),
@@ -344,8 +350,7 @@ class GanPainter:
     def _attributes(self, original: np.ndarray, mask: np.ndarray, candidates: list[np.ndarray]) -> list[Attributes]:
         """Apparent sex and age of the original crop, then of each candidate composited into it as it will be seen."""
         assert self.attributes is not None
-        seen = [np.clip(p * mask[..., None] + original * (1.0 - mask[..., None]), 0, 255) for p in candidates]
-        return self.attributes.estimate_aligned([original, *[np.rint(s).astype(np.uint8) for s in seen]])
+        return self.attributes.estimate_aligned([original, *[composite(p, original, mask) for p in candidates]])
 
     def _choose(self, original: np.ndarray, mask: np.ndarray, candidates: list[np.ndarray]) -> int:
         """The candidate whose apparent sex and age are nearest the original's: |P(male) difference| + |age
@@ -355,7 +360,7 @@ class GanPainter:
         return int(np.argmin(cost))
 
     @torch.inference_mode()
-    def _generate(
+    def generate(
         self,
         crops: np.ndarray,
         masks: np.ndarray,
