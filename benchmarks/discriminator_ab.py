@@ -14,9 +14,10 @@ generator. Per generator, on the held-out validation split (`deepanon prepare`'s
   - on WIDER val (the first --wider photos spread over the set): AP kept.
 A generator trained at another repaint geometry (its card's mask_scale, e.g. 1.7) is measured at that geometry:
 its Lite1 distance against the crops of a --data prepared with it (give --data once per geometry), the photos
-painted with its ellipse. Plus a grid of the same validation crops and z through every generator
-(`benchmarks/discriminator_ab.png`) and, for the states, what each trained (images, discriminator). Writes
-RESULTS.md's section `discriminator-ab` (or --section).
+painted with its ellipse; NAME=PATH@1.7 measures it at another geometry instead (the shipped generator at 1.7,
+say, to tell what training at 1.7 adds from what the larger region does). Plus a grid of the same validation
+crops and z through every generator (`benchmarks/discriminator_ab.png`) and, for the states, what each trained
+(images, discriminator). Writes RESULTS.md's section `discriminator-ab` (or --section).
 """
 
 from __future__ import annotations
@@ -99,12 +100,24 @@ def photo_metrics(
     return out
 
 
+def parse_gen(spec: str) -> tuple[str, Path, float | None]:
+    """NAME=PATH[@MASK_SCALE] -> (name, path, the repaint geometry to measure it at, or None: its card's)."""
+    name, rest = spec.split("=", 1)
+    path, _, at = rest.partition("@")
+    return name, Path(path), float(at) if at else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
         "--data", type=Path, action="append", help="prepared dataset(s) (val split), one per repaint geometry"
     )
-    ap.add_argument("--gen", action="append", required=True, help="NAME=STATE_OR_GENERATOR (first: the start)")
+    ap.add_argument(
+        "--gen",
+        action="append",
+        required=True,
+        help="NAME=STATE_OR_GENERATOR[@MASK_SCALE] (first: the start); @1.7 measures it at another repaint geometry",
+    )
     ap.add_argument("--wider", type=int, default=20, help="WIDER val photos for AP kept (0: skip)")
     ap.add_argument("--crops", type=int, default=0, help="validation crops for the Lite1 distance (0: all)")
     ap.add_argument("--photos", type=int, default=0, help="validation photos per source (0: all)")
@@ -120,17 +133,19 @@ def main() -> None:
     datas = {dataset_mask_scale(d): d for d in (a.data or [ROOT / "datasets" / "faces"])}
     torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
-    gens = [(n, Path(p)) for n, p in (s.split("=", 1) for s in a.gen)]
+    gens = [parse_gen(s) for s in a.gen]
     work = Path(tempfile.mkdtemp(prefix="deepanon-ab-"))
     photos = link_validation(work / "validation", a.photos)
     wider = SHARED / "wider-val" if (SHARED / "wider-val").exists() else None
     device = torch.device("cpu")
     nets, rows, trained = [], [], []
-    for name, path in gens:
+    for name, path, at in gens:
         is_state = not path.with_suffix(".json").exists()  # an exported generator has its card beside it
         info = load_train_state(path)[1] if is_state else {}
         weights = exported(name, path, trained_on(info, datas), work)
         card = load_card(weights)
+        if at is not None:  # measured at a geometry it did not learn (the painter warns: it extrapolates there)
+            card = {**card, "repaint": {**card.get("repaint", {}), "mask_scale": at}}
         G = load_ema(path, device)[0] if is_state else load_generator(weights, device).eval()
         nets.append((name, G, weights, card, info))
     fakes, reals = [], {}
