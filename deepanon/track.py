@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from deepanon.geometry.boxes import box_iou, merge_faces
-from deepanon.types import Face
+from deepanon.types import Face, as_box
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ class Tracker:
             if (move + drift[ti]).any() and not cut_off:
                 track.with_camera = moved[ti]
             matched_tracks.add(ti)
-            out.append(Face(tuple(map(float, _union(new_box, det))), face.score, track.landmarks, track.id))
+            out.append(Face(as_box(_union(new_box, det)), face.score, track.landmarks, track.id))
         matched_dets = {di for _, di in matches}
         kept: list[_Track] = []
         for ti, track in enumerate(self._tracks):
@@ -157,7 +157,7 @@ class Tracker:
             if track.landmarks is not None:
                 track.landmarks = track.landmarks + shift
             held = _grow(track.box, 1.0 + c.hold_growth * track.missing)
-            out.append(Face(tuple(map(float, held)), track.score, track.landmarks, track.id))
+            out.append(Face(as_box(held), track.score, track.landmarks, track.id))
             kept.append(track)
         for di, face in enumerate(faces):
             if di in matched_dets:
@@ -200,7 +200,7 @@ class Tracker:
                 held = _union(held, held + np.tile(track.drift, 2))
             else:
                 track.landmarks = None if track.landmarks is None else (track.landmarks + shift).astype(np.float32)
-            out.append(Face(tuple(map(float, held)), track.score, track.landmarks, track.id))
+            out.append(Face(as_box(held), track.score, track.landmarks, track.id))
         return merge_faces(out)
 
     def _match(self, preds: np.ndarray, dets: np.ndarray, alt: np.ndarray | None = None) -> list[tuple[int, int]]:
@@ -328,7 +328,7 @@ def lookback_faces(
             lm = None if face.landmarks is None else (face.landmarks + shift).astype(np.float32)
             # score 0: not detected in this frame, so where it is the same person as a face that is (a track that
             # broke in two: the old one held, the new one carried back) the merge keeps that face, grown over it
-            out.append(Face(tuple(map(float, back)), 0.0, lm, face.track_id))
+            out.append(Face(as_box(back), 0.0, lm, face.track_id))
     return merge_faces(out)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -9,6 +10,12 @@ import numpy as np
 # Landmark order used everywhere: left eye, right eye, nose, mouth left, mouth right
 # ("left"/"right" as seen in the image, the MTCNN convention).
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+def as_box(values: Iterable[float]) -> tuple[float, float, float, float]:
+    """Face.box from four numbers (a numpy row, a list): Python floats; raises unless exactly four."""
+    x0, y0, x1, y1 = (float(v) for v in values)
+    return (x0, y0, x1, y1)
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deepanon.types import Face
+from deepanon.types import Face, as_box
 
 
 class MtcnnNet:
@@ -44,6 +44,6 @@ class MtcnnNet:
                 for box, score, pts in zip(b, p, lm):
                     if score is None or score < self.threshold:
                         continue
-                    faces.append(Face(tuple(float(v) for v in box), float(score), np.asarray(pts, np.float32)))
+                    faces.append(Face(as_box(box), float(score), np.asarray(pts, np.float32)))
             out.append(faces)
         return out

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from deepanon.types import Face
+from deepanon.types import Face, as_box
 
 
 def _overlaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -68,5 +68,5 @@ def merge_faces(faces: list[Face], iou: float = MERGE_IOU, containment: float = 
     out = []
     for k in keep:
         face = faces[order[k]]
-        out.append(replace(face, box=tuple(float(v) for v in grown[k])) if k in grown else face)
+        out.append(replace(face, box=as_box(grown[k])) if k in grown else face)
     return out
