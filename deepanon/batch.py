@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from types import TracebackType
 from typing import IO
 
 from rich.console import Console
@@ -165,7 +166,7 @@ class BatchReporter:
     def __init__(
         self,
         total: int,
-        errors: list[tuple[Path | str, str]],
+        errors: Sequence[tuple[Path | str, str]],
         config: AnonymizerConfig,
         *,
         report: IO[str] | None = None,
@@ -209,8 +210,10 @@ class BatchReporter:
         self._task = self._progress.add_task("anonymizing", total=self._total, frames=0, faces=0, rate="")
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self._progress.__exit__(*exc)
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.__exit__(exc_type, exc, tb)
         self.summary.seconds = time.perf_counter() - self._t_start
 
     def _elapsed(self) -> float:

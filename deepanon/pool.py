@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 from deepanon.anonymize.pipeline import Anonymizer, AnonymizerConfig
 from deepanon.media.inputs import Job
@@ -20,6 +21,7 @@ from deepanon.media.inputs import Job
 _worker: Anonymizer | None = None  # one per worker process, built by _init
 # A worker costs a few seconds to start (torch import, the models' weights): each gets at least this many photos.
 MIN_IMAGES_PER_WORKER = 4
+OutcomeT = TypeVar("OutcomeT")  # what a job gives: the batch runner's Outcome
 
 
 def cpu_cores() -> int:
@@ -45,7 +47,7 @@ def _init(config: AnonymizerConfig, threads: int) -> None:
     _worker = Anonymizer(config=config)
 
 
-def _run(work: Callable[..., object], job: Job, overwrite: bool) -> object:
+def _run(work: Callable[..., OutcomeT], job: Job, overwrite: bool) -> OutcomeT:
     assert _worker is not None, "the pool's initializer builds the worker's Anonymizer"
     return work(_worker, job, overwrite=overwrite)
 
@@ -54,12 +56,12 @@ def parallel_outcomes(
     jobs: list[Job],
     anon: Anonymizer,
     n_workers: int,
-    run_here: Callable[[Job], object],
-    broken: Callable[[Job], object],
-    work: Callable[..., object],
+    run_here: Callable[[Job], OutcomeT],
+    broken: Callable[[Job], OutcomeT],
+    work: Callable[..., OutcomeT],
     *,
     overwrite: bool = False,
-) -> Iterator[tuple[Job, object]]:
+) -> Iterator[tuple[Job, OutcomeT]]:
     """(job, Outcome) in the order of `jobs`: images by `n_workers` processes, videos by `run_here` in this
     process (while the workers go on with the images). A worker that dies (killed, out of memory) fails the job it
     was on with `broken(job)`'s outcome; the rest then run here. `work(anonymizer, job, overwrite=...)`, a
@@ -80,10 +82,10 @@ def parallel_outcomes(
         _threads(threads),
         ProcessPoolExecutor(n_workers - 1, ctx, initializer=_init, initargs=(anon.config, threads)) as pool,
     ):
-        futures: dict[int, Future] = {
+        futures: dict[int, Future[OutcomeT]] = {
             i: pool.submit(_run, work, job, overwrite) for i, job in enumerate(jobs) if not job.is_video
         }
-        stolen: dict[int, object] = {}
+        stolen: dict[int, OutcomeT] = {}
         # photos this process may still take, last on top; one a worker began never becomes free again
         free = sorted(futures)
         pool_ok = True

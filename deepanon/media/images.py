@@ -41,7 +41,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import simplejpeg
-from PIL import Image, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageFile, JpegImagePlugin, PngImagePlugin, UnidentifiedImageError
 
 from deepanon.media.atomic import atomic_output
 from deepanon.media.errors import MediaError, os_reason
@@ -143,7 +143,7 @@ def is_image_path(path: Path | str) -> bool:
 
 
 @contextlib.contextmanager
-def _open_limited(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+def _open_limited(path: Path, max_pixels: int) -> Iterator[ImageFile.ImageFile]:
     """Image.open with `max_pixels` as Pillow's bomb limit for this call only (the global is restored before the
     file is decoded); Pillow's error above twice the limit becomes our MediaError."""
     with _PILLOW_LIMIT_LOCK:
@@ -203,7 +203,7 @@ def _decode_reason(e: OSError) -> str:
     return f"corrupt image ({msg.split(':')[0][:80]})" if msg else "corrupt image"
 
 
-def _read_opened(path: Path, im: Image.Image, max_pixels: int) -> LoadedImage:
+def _read_opened(path: Path, im: ImageFile.ImageFile, max_pixels: int) -> LoadedImage:
     fmt = _SUPPORTED.get(im.format or "")
     if fmt is None:
         raise MediaError(f"unsupported image format {im.format}")
@@ -312,7 +312,7 @@ def _dpi(v: object) -> tuple[float, float] | None:
     return None
 
 
-def _tile_rawmode(im: Image.Image) -> str:
+def _tile_rawmode(im: ImageFile.ImageFile) -> str:  # .tile: a file's decoder list
     if not im.tile:
         return ""
     args = im.tile[0].args

@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from deepanon.media.atomic import is_temp_name
 from deepanon.media.errors import os_reason
@@ -18,7 +18,18 @@ from deepanon.media.images import IMAGE_EXTENSIONS
 from deepanon.media.video import VIDEO_EXTENSIONS
 
 MEDIA_EXTENSIONS = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS
-J = TypeVar("J")
+
+
+class _SrcDst(Protocol):
+    """What drop_collisions reads of a job: its input and its output (paths or URLs)."""
+
+    @property
+    def src(self) -> object: ...
+    @property
+    def dst(self) -> object: ...
+
+
+J = TypeVar("J", bound=_SrcDst)
 
 
 class UsageError(Exception):

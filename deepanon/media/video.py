@@ -28,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Literal
 
 import av
 import av.error
@@ -235,7 +236,7 @@ def _add_video_stream(
 class _AudioRoute:
     """One input audio stream: copied packet by packet, or decoded and re-encoded."""
 
-    out: object
+    out: av.AudioStream
     encoder: bool
     resampler: av.AudioResampler | None = None
 
@@ -251,7 +252,7 @@ def _add_audio_stream(out: av.container.OutputContainer, fmt: str, ain: av.Audio
         with contextlib.suppress(ValueError, av.error.FFmpegError):
             stream = out.add_stream_from_template(ain)
             return _AudioRoute(stream, encoder=False)
-    codec = "libopus" if fmt == "webm" else "aac"
+    codec: Literal["libopus", "aac"] = "libopus" if fmt == "webm" else "aac"
     rate = 48000 if codec == "libopus" else (ain.codec_context.sample_rate or 48000)
     stream = out.add_stream(codec, rate=rate)
     channels = ain.codec_context.channels or 2
@@ -260,7 +261,9 @@ def _add_audio_stream(out: av.container.OutputContainer, fmt: str, ain: av.Audio
     stream.layout = layout
     if ain.language:
         stream.metadata["language"] = ain.language
-    resampler = av.AudioResampler(format=stream.codec_context.codec.audio_formats[0].name, layout=layout, rate=rate)
+    formats = stream.codec_context.codec.audio_formats
+    assert formats, f"{codec} lists no sample formats"  # every FFmpeg audio encoder lists them
+    resampler = av.AudioResampler(format=formats[0].name, layout=layout, rate=rate)
     return _AudioRoute(stream, encoder=True, resampler=resampler)
 
 
@@ -442,8 +445,9 @@ def _pump(
                 route = routes[packet.stream.index]
                 try:
                     if route.encoder:
-                        for frame in packet.decode():
-                            _encode_audio(out, route, frame)
+                        for aframe in packet.decode():
+                            assert isinstance(aframe, av.AudioFrame)  # a packet of an audio stream
+                            _encode_audio(out, route, aframe)
                     elif packet.dts is not None:  # the demuxer's final empty packet has none
                         packet.stream = route.out
                         out.mux(packet)
