@@ -27,10 +27,11 @@ app = typer.Typer(
 
 
 # the choices come from where they are defined: the methods from the pipeline, the detector sets from the config
-Method = Enum("Method", {m: m for m in METHODS}, type=str)
-DetectorChoice = Enum("DetectorChoice", {name: name for name in DETECTOR_SETS}, type=str)
+# (type: ignore: mypy reads an Enum's members only from a literal; typer needs an Enum class for its choices)
+Method = Enum("Method", {m: m for m in METHODS}, type=str)  # type: ignore[misc]
+DetectorChoice = Enum("DetectorChoice", {name: name for name in DETECTOR_SETS}, type=str)  # type: ignore[misc]
 # the filters a detection that is not painted may get (all methods but gan)
-RestFilter = Enum("RestFilter", {m: m for m in METHODS if m != "gan"}, type=str)
+RestFilter = Enum("RestFilter", {m: m for m in METHODS if m != "gan"}, type=str)  # type: ignore[misc]
 
 
 class DeviceChoice(str, Enum):
@@ -409,4 +410,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -254,7 +254,7 @@ def _build(cls: type, data: Any, where: str) -> Any:
 
 def _convert(hint: Any, value: Any, path: str) -> Any:
     """value checked against (and shaped to) the field type: nested tables, tuples from lists, optionals."""
-    if is_dataclass(hint):
+    if isinstance(hint, type) and is_dataclass(hint):  # a hint is a class, never a dataclass instance
         return value if isinstance(value, hint) else _build(hint, value, path + ".")
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):

@@ -78,8 +78,8 @@ def anonymize_animation_file(anon: Anonymizer, src: Path, dst: Path, rel: str) -
             found += faces
     write_animation(dst, anim, out)
     treatments: dict[str, int] = {}
-    for faces in found:
-        treatments = count_treatments(faces, treatments)
+    for frame_faces in found:
+        treatments = count_treatments(frame_faces, treatments)
     return FileResult(face_count=sum(len(f) for f in found), frames=len(out), treatments=treatments)
 
 

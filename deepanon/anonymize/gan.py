@@ -22,6 +22,7 @@ from deepanon.config import PainterConfig
 from deepanon.detect.attributes import AttributeNet, Attributes
 from deepanon.device import cpu_has_native_bf16, resolve_device
 from deepanon.gan.directions import AttributeSteer
+from deepanon.gan.networks import Generator
 from deepanon.gan.weights import WeightsError
 from deepanon.geometry.align import (
     alignment_matrix,
@@ -172,6 +173,13 @@ class _Job:
     choose: bool = False  # a large face whose new face is chosen by apparent sex and age
 
 
+def _fresh_seed() -> int:
+    """A random face seed in [0, 2**63), from the OS's entropy."""
+    entropy = np.random.SeedSequence().entropy
+    assert isinstance(entropy, int)  # an int when drawn (a sequence only when one is given)
+    return entropy % 2**63
+
+
 class GanPainter:
     """Paints new faces with the exported generator (deepanon/weights/generator.safetensors)."""
 
@@ -180,7 +188,7 @@ class GanPainter:
         config: PainterConfig | None = None,
         device: str = "auto",
         *,
-        generator: torch.nn.Module | None = None,
+        generator: Generator | None = None,
         card: dict | None = None,
         steer: AttributeSteer | None = None,
         **settings: object,
@@ -198,7 +206,9 @@ class GanPainter:
         check_repaint((card or {}).get("repaint"), c.mask_scale, c.feather)
         self.G = generator if generator is not None else load_generator(c.weights, self.device)
         # channels-last: oneDNN's convolutions run 1.4-1.6x faster in it on the CPU (benchmarks/gan_speed.py).
-        self.G = self.G.to(self.device, memory_format=torch.channels_last).eval().requires_grad_(False)
+        # torch's Module.to() overloads leave out (device, memory_format=), which it accepts
+        self.G = self.G.to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.G = self.G.eval().requires_grad_(False)
         self.half = (self.device.type == "cuda") if c.half is None else c.half
         if self.half:
             self.G = self.G.half()
@@ -255,7 +265,7 @@ class GanPainter:
                 region = face_region(face, frame.shape, self.mask_scale, self.feather)
                 if region is None:
                     continue  # entirely off-image: nothing of it is visible
-                seed = int(seeds[i][j]) if seeds is not None else int(np.random.SeedSequence().entropy % 2**63)
+                seed = int(seeds[i][j]) if seeds is not None else _fresh_seed()
                 M = alignment_matrix(face, R, self.mask_scale, self.feather)
                 chosen = history.candidates.get(face.track_id) if history and face.track_id is not None else None
                 choose = (
@@ -265,7 +275,8 @@ class GanPainter:
                 )
                 # with directions each draw is painted twice (as drawn, then moved): half as many draws
                 n = (max(self.candidates // 2, 1) if self.steer is not None else self.candidates) if choose else 1
-                ks, offsets = ([chosen[0]], [chosen[1]]) if chosen else (list(range(n)), [None] * n)
+                ks = [chosen[0]] if chosen else list(range(n))
+                offsets: list[np.ndarray | None] = [chosen[1]] if chosen else [None] * n
                 jobs.append(_Job(i, face, M, region, [candidate_seed(seed, k) for k in ks], ks, offsets, choose))
         crops, masks, lms = self._inputs(frames, jobs)
         painted = self._paint_candidates(jobs, crops, masks, lms)
@@ -276,9 +287,14 @@ class GanPainter:
                 jobs[n].offsets = [
                     self.attribute_move * self.steer.offset((d.male, d.age), (o.male, o.age)) for d in drawn
                 ]
-            moved = self._paint_candidates(*([x[n] for n in choosing] for x in (jobs, crops, masks, lms)))
-            for n, p in zip(choosing, moved, strict=True):
-                painted[n] = p
+            moved = self._paint_candidates(
+                [jobs[n] for n in choosing],
+                [crops[n] for n in choosing],
+                [masks[n] for n in choosing],
+                [lms[n] for n in choosing],
+            )
+            for n, candidates in zip(choosing, moved, strict=True):
+                painted[n] = candidates
         for job, c, m, candidates in zip(jobs, crops, masks, painted, strict=True):
             k = self._choose(c, m, candidates) if job.choose and len(candidates) > 1 else 0
             if history is not None and job.face.track_id is not None:
@@ -315,7 +331,10 @@ class GanPainter:
         R = self.resolution
         crops = [crop(frames[j.frame], j.M, R) for j in jobs]
         masks = [face_crop_mask(j.face, j.M, R, self.mask_scale, frames[j.frame].shape[:2], self.feather) for j in jobs]
-        lms = [landmark_maps(transform_points(j.M, j.face.landmarks), R) for j in jobs]
+        lms = []
+        for j in jobs:
+            assert j.face.landmarks is not None  # paint() pixelates the faces without landmarks
+            lms.append(landmark_maps(transform_points(j.M, j.face.landmarks), R))
         return crops, masks, lms
 
     def _paint_candidates(

@@ -110,7 +110,10 @@ class Anonymizer:
         p = self.config.paint
         asked = [f for f in faces if reason_before_opinion(f, p) is None]
         with self.timer.stage("decide"):
-            scores = self.second_opinion.scores(frame, asked) if asked else []
+            scores: list[float] = []
+            if asked:
+                assert self.second_opinion is not None, "judge() is method gan's"  # loaded with the painter
+                scores = self.second_opinion.scores(frame, asked)
         opinion = dict(zip(map(id, asked), scores))
         return [(opinion.get(id(f), 0.0), decide(f, opinion.get(id(f), 0.0), p)) for f in faces]
 
@@ -208,6 +211,7 @@ class Anonymizer:
             if self.painter is not None and found is not None:  # evidence for each open track, where it was seen
                 open_ = [f for f in tracked if f.track_id is not None and video.choices.open(f.track_id)]
                 for f, (_, verdict) in zip(open_, self.judge(frame, open_) if open_ else []):
+                    assert f.track_id is not None  # open_ holds tracked faces only
                     video.choices.observe(f.track_id, Votes((verdict,)))
             with self.timer.stage("track"):
                 ready += video.lookback.push(frame, tracked, shot)
@@ -216,10 +220,10 @@ class Anonymizer:
         if not ready:
             return [], []
         held = [fr for fr, _ in ready]
-        tracked = [self._track_treatments(fs, video) for _, fs in ready]
+        treated = [self._track_treatments(fs, video) for _, fs in ready]
         # one key for the whole video: a person's seed is (video, track id), one identity per track
-        seeds = [self.face_seeds(key, fs) for fs in tracked]
-        return self.replace_faces(held, tracked, seeds, video.history), tracked
+        seeds = [self.face_seeds(key, fs) for fs in treated]
+        return self.replace_faces(held, treated, seeds, video.history), treated
 
     def _track_treatments(self, faces: list[Face], video: VideoState) -> list[Face]:
         """Method gan: each face gets its track's treatment, fixed from the track's first frame on."""

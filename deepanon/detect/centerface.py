@@ -108,7 +108,7 @@ class CenterFaceModel:
 
         with torch.inference_mode():
             x = torch.from_numpy(blob).to(self.device, non_blocking=True)
-            return tuple(o.float().cpu().numpy() for o in self._torch(x))  # type: ignore[return-value]
+            return tuple(o.float().cpu().numpy() for o in self._torch(x))
 
 
 def _torch_centerface(path: Path) -> torch.nn.Module:
@@ -352,8 +352,8 @@ class CenterFaceNet:
             by_shape.setdefault(crop.shape, []).append(i)
         out: list[Face] = []
         for idx in by_shape.values():
-            found, _ = self.search([crops[i] for i in idx], large_band=False)
-            for i, faces in zip(idx, found):
+            per_crop, _ = self.search([crops[i] for i in idx], large_band=False)
+            for i, faces in zip(idx, per_crop):
                 cw = crops[i].shape[1]
                 fx = (windows[i][3] - windows[i][1]) / cw
                 out += [g for g in (f.scaled(fx, offsets[i]) for f in faces) if g.height < self.small_face]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -98,13 +99,19 @@ class DetectorConfig:
             raise ValueError(f"unknown detector {', '.join(sorted(unknown)) or '(none)'}: use {', '.join(DETECTORS)}")
 
 
+class _Net(Protocol):
+    """One detection network (MtcnnNet, CenterFaceNet): faces per frame, in image pixels."""
+
+    def run(self, frames: list[np.ndarray], small_pass: list[bool] | None = None) -> list[list[Face]]: ...
+
+
 class FaceDetector:
     """`detect(rgb)` -> faces of one image; `detect_batch(frames)` -> faces per frame."""
 
     def __init__(self, config: DetectorConfig | None = None) -> None:
         self.config = c = config or DetectorConfig()
         self.device = device_name(c.device)  # a str: the blur path never imports torch
-        self._nets = []
+        self._nets: list[_Net] = []
         if "mtcnn" in c.detectors:
             from deepanon.detect.mtcnn import MtcnnNet
 

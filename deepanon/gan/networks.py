@@ -9,6 +9,7 @@ Inputs of both networks, all (B, C, R, R) float tensors:
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 import torch
@@ -158,7 +159,7 @@ class Generator(nn.Module):
         x = self.from_input(x_in)
         skips: dict[int, torch.Tensor] = {}
         for r in self.resolutions[:-1]:
-            conv, down = self.enc[str(r)]
+            conv, down = cast(nn.ModuleList, self.enc[str(r)])  # ModuleDict's values are typed as plain Module
             x = conv(x)
             skips[r] = x
             x = down(x)
@@ -166,7 +167,7 @@ class Generator(nn.Module):
         x = self.mid[0](torch.cat([x, zmap], dim=1), w)
         x = self.mid[1](x, w)
         for r in self.resolutions[-2::-1]:
-            c0, c1 = self.dec[str(r)]
+            c0, c1 = cast(nn.ModuleList, self.dec[str(r)])
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             x = c1(c0(torch.cat([x, skips[r]], dim=1), w), w)
         painted = self.to_rgb(x)

@@ -51,7 +51,7 @@ def _half(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def export_generator(
-    G_ema: nn.Module, path: Path = GENERATOR_PATH, info: dict | None = None, half: bool = True
+    G_ema: Generator, path: Path = GENERATOR_PATH, info: dict | None = None, half: bool = True
 ) -> dict:
     """Write the generator (fp16 by default: half the size, no visible change) plus its JSON card."""
     path = Path(path)
