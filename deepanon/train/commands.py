@@ -16,7 +16,7 @@ from deepanon.gan.config import NetConfig
 from deepanon.geometry.align import repaint_geometry
 from deepanon.geometry.masks import DEFAULT_FEATHER, DEFAULT_MASK_SCALE
 from deepanon.logs import setup_logging
-from deepanon.train.config import TrainConfig
+from deepanon.train.config import DEFAULT_STATE_PATH, TrainConfig
 
 if TYPE_CHECKING:  # torch loads when a command runs, not when the CLI starts
     from deepanon.gan.networks import Generator
@@ -103,7 +103,7 @@ def train_command(
         help="Steps between checkpoints (one is also written every --state-every-s and when the run is stopped).",
     ),
     state: Path | None = typer.Option(
-        Path(TrainConfig.state_path), help="Compact resumable state, rewritten every --state-every-s."
+        Path(DEFAULT_STATE_PATH), help="Compact resumable state, rewritten every --state-every-s."
     ),
     state_every_s: float = typer.Option(
         TrainConfig.state_every_s,

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 from deepanon.gan.config import NetConfig
 
+DEFAULT_STATE_PATH = "weights/train_state.safetensors"
+
 
 @dataclass
 class TrainConfig:
@@ -50,7 +52,7 @@ class TrainConfig:
     sample_every: int = 500  # steps between sample grids
     checkpoint_every: int = 500  # steps between full checkpoints in the run folder (also every state_every_s)
     state_every_s: float = 600.0  # seconds between compact states (weights/train_state.safetensors) + checkpoints
-    state_path: str | None = "weights/train_state.safetensors"
+    state_path: str | None = DEFAULT_STATE_PATH
     log_every: int = 20  # steps between loss rows
     num_samples: int = 8  # validation crops in the sample grid
     sample_z: int = 4  # z per crop in the sample grid

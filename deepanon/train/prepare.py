@@ -64,7 +64,8 @@ def _process_chunk(files: list[tuple[Path, str]], detector: FaceDetector, cfg: P
     for idx in by_shape.values():  # same-size images are detected as one batch
         for s in range(0, len(idx), cfg.detect_batch):
             part = idx[s : s + cfg.detect_batch]
-            for i, faces in zip(part, detector.detect_batch([imgs[i] for i in part]), strict=True):
+            batch = [read for i in part if (read := imgs[i]) is not None]  # all: by_shape holds only read ones
+            for i, faces in zip(part, detector.detect_batch(batch), strict=True):
                 found[i] = faces
     rec: dict[str, list] = {k: [] for k in (*ARRAYS, "names")}
     counts = {"files": len(files), "unreadable": 0, "not_found": 0, "too_small": 0, "found": 0}
@@ -81,6 +82,7 @@ def _process_chunk(files: list[tuple[Path, str]], detector: FaceDetector, cfg: P
             continue
         counts["found"] += 1
         M = alignment_matrix(face, R, cfg.mask_scale)
+        assert face.landmarks is not None  # alignment_matrix() raised otherwise
         ell = face_ellipse(face, cfg.mask_scale)
         rec["images"].append(crop(im, M, R))
         mask = face_crop_mask(face, M, R, cfg.mask_scale, im.shape[:2])
@@ -189,7 +191,7 @@ def prepare_dataset(
             if not path.exists():
                 data = _process_chunk(part, detector, cfg)
                 tmp = path.with_suffix(".tmp.npz")
-                np.savez(tmp, **data)
+                np.savez(tmp, allow_pickle=True, **data)  # its default, named: else mypy matches **data to it
                 os.replace(tmp, path)
             with np.load(path) as z:
                 found += int(z["counts"][-1])

@@ -88,6 +88,8 @@ class FeatureTrunk(nn.Module):
     """Frozen MobileNetV2 stages; forward(image in [-1, 1]) -> 4 feature maps at strides 4, 8, 16, 32."""
 
     channels = (24, 32, 96, 320)
+    mean: torch.Tensor  # buffers (register_buffer)
+    std: torch.Tensor
 
     def __init__(self, state_dict: dict[str, torch.Tensor] | None = None) -> None:
         super().__init__()

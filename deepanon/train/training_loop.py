@@ -54,9 +54,8 @@ def make_discriminator(cfg: TrainConfig) -> torch.nn.Module:
 
 def _discriminator_of(config: dict | str | None) -> str:
     """The D kind a saved run used (states from before the choice existed: classic)."""
-    if isinstance(config, str):
-        config = json.loads(config)
-    return (config or {}).get("discriminator", "classic")
+    data = json.loads(config) if isinstance(config, str) else config
+    return (data or {}).get("discriminator", "classic")
 
 
 log = logging.getLogger(__name__)
@@ -83,11 +82,15 @@ class Trainer:
         )
         # On a GPU the per-sample CPU work (masks, landmark maps) would starve it: precompute it all once.
         self.cache = DeviceCrops(self.data, self.device) if (cfg.device_cache and self.cuda) else None
-        self.G = Generator(cfg.net).to(self.device, memory_format=self.memory_format)
-        self.D = make_discriminator(cfg).to(self.device, memory_format=self.memory_format)
+        # torch's Module.to() overloads leave out (device, memory_format=), which it accepts
+        self.G = Generator(cfg.net)
+        self.G = self.G.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
+        self.D = make_discriminator(cfg)
+        self.D = self.D.to(self.device, memory_format=self.memory_format)  # type: ignore[call-overload]
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.g_lr, betas=tuple(cfg.betas), eps=1e-8)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr, betas=tuple(cfg.betas), eps=1e-8)
+        beta1, beta2 = cfg.betas  # a pair, also where the config was given a list
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.g_lr, betas=(beta1, beta2), eps=1e-8)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.d_lr, betas=(beta1, beta2), eps=1e-8)
         # One CPU generator drives data order, flips and z: saving its state makes a resume exact.
         self.rng = torch.Generator().manual_seed(cfg.seed)
         self.ada = AdaptiveP(cfg.ada_target, cfg.ada_kimg, cfg.ada_interval, cfg.augment_p)
@@ -245,15 +248,14 @@ class Trainer:
             cols.append(self.G_ema(real, mask, lms, z))
         grid = torch.stack([torch.cat([c[i] for c in cols], dim=2) for i in range(n)])
         img = torch.cat(list(grid), dim=1)  # (3, n*R, cols*R)
-        img = ((img.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
-        return img
+        return ((img.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy()
 
 
 def _write_png(img: np.ndarray, path: Path, scale: int = 2) -> None:
     tmp = path.with_name(path.name + ".tmp.png")
     im = Image.fromarray(img)
     if scale > 1:
-        im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+        im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
     im.save(tmp)
     os.replace(tmp, path)
 
