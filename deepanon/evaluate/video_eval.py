@@ -157,7 +157,8 @@ class VideoResult:
     sample: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
 
-VideoCache = dict[str, list[tuple[list[Face], float]]]  # detector_key -> per frame (faces, seconds)
+# detector_key -> per frame (faces, or None where the schedule did not search; seconds)
+VideoCache = dict[str, list[tuple[list[Face] | None, float]]]
 
 
 def evaluate_video_method(
