@@ -62,7 +62,7 @@ def trim_video(src: Path, dst: Path, frames: int) -> Path:
                 if count >= frames:
                     continue
                 count += 1
-            elif float(packet.pts * packet.time_base) >= end:
+            elif float((packet.pts if packet.pts is not None else packet.dts) * packet.time_base) >= end:
                 continue
             packet.stream = streams[packet.stream.index]
             out.mux(packet)
