@@ -159,7 +159,7 @@ def main() -> None:
         raise SystemExit(f"no --data prepared at the repaint geometry of {', '.join(missing)}")
     fakes = [f for _, f in sorted(fakes, key=lambda t: t[0])]
     start_nimg = nets[0][4].get("cur_nimg") if nets[0][4] else None
-    for (name, _, weights, card, info), fake in zip(nets, fakes):
+    for (name, _, weights, card, info), (_, path, _), fake in zip(nets, gens, fakes):
         print(f"{name}: photos ...", flush=True)
         scale = mask_scale_of(card)
         m = photo_metrics(weights, scale, photos, a.photos, wider, a.wider, work / name)
