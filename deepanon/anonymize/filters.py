@@ -1,7 +1,7 @@
 """Classic anonymizers: blur, pixelate, solid. Pure functions on uint8 RGB images.
 
 Each filter's strength is tied to the face size, so a face is unrecognisable whatever its size:
-the face is reduced to about FACE_CELLS cells across before anything of it is shown again.
+the face is reduced to a few cells across (CELLS) before anything of it is shown again.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from deepanon.types import Face
 # About 8 cells across a face leaves no identity (a 16x16 face is already at the limit of
 # recognition for humans and machines), while keeping skin tone and position.
 FACE_CELLS = 8
+# A blur smooths its cells back together, and a smooth face-shaped blob is still a face to a detector and partly
+# to a face recogniser; with CenterFace's tight boxes (a close-up's cut at the image edge) 8 cells kept 95 % of an
+# independent detector's AP and dlib's "same person" at 17 % on held-out photos. At 4: 8.6 % and 0.7 % (deface's
+# blur: 8.8 % and 2.0 %; benchmarks/filter_strength.py).
+BLUR_CELLS = 4
 
 
 def _cell_size(face_size: float, cells: float) -> int:
@@ -30,7 +35,7 @@ def pixelate(roi: np.ndarray, face_size: float, cells: float = FACE_CELLS) -> np
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
 
 
-def blur(roi: np.ndarray, face_size: float, cells: float = FACE_CELLS) -> np.ndarray:
+def blur(roi: np.ndarray, face_size: float, cells: float = BLUR_CELLS) -> np.ndarray:
     # Averaging down then smoothing back up is a blur whose cost does not grow with the face:
     # the detail lost in the downscale cannot come back, unlike a mild Gaussian.
     cell = _cell_size(face_size, cells)
@@ -48,6 +53,7 @@ def solid(roi: np.ndarray, face_size: float, cells: float = FACE_CELLS) -> np.nd
 # filter(roi, face size px, cells across the face) -> the filtered roi
 Filter = Callable[[np.ndarray, float, float], np.ndarray]
 FILTERS: dict[str, Filter] = {"blur": blur, "pixelate": pixelate, "solid": solid}
+CELLS: dict[str, float] = {"blur": BLUR_CELLS, "pixelate": FACE_CELLS, "solid": FACE_CELLS}  # each one's default
 
 
 def apply_filter(
@@ -56,11 +62,12 @@ def apply_filter(
     method: str,
     mask_scale: float = DEFAULT_MASK_SCALE,
     feather: float = DEFAULT_FEATHER,
-    cells: float = FACE_CELLS,
+    cells: float | None = None,
 ) -> np.ndarray:
     """A copy of `rgb` with every face's feathered ellipse replaced by `method`'s filter at `cells` cells across
-    the face."""
+    the face (default: the method's own, CELLS)."""
     fn = FILTERS[method]
+    cells = CELLS[method] if cells is None else cells
     out = rgb.copy()
     for face in faces:
         region = face_region(face, out.shape, mask_scale, feather)
