@@ -121,7 +121,7 @@ class PaintConfig:
     # faces >= 64 px (benchmarks/paint_decision.py)
     check_landmarks: bool = False
     rest: str = "blur"  # the filter for the rest (anonymize/filters.py; anonymize.pipeline checks the name)
-    # The rest's filter is coarser and reaches further than --method blur's (8 cells, the painter's region): a
+    # The rest's filter is coarser and reaches further than --method blur's (4 cells, the painter's region): a
     # painted face changes every pixel of its region, and at 3 cells on 1.2x the region the filtered detections
     # are covered as often as when every detection was painted, in every size class (benchmarks/rest_filter.py).
     rest_cells: float = 3.0
