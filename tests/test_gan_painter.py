@@ -287,7 +287,8 @@ def test_a_black_and_white_photo_gets_a_grey_face(painter: GanPainter, frame: np
 
 
 class FakeAttributes:
-    """Attributes by call order: the original first, then one per candidate (as GanPainter._choose asks)."""
+    """Attributes by call order: per face the original first, then one per candidate (as GanPainter._choose asks,
+    every choosing face in one call)."""
 
     def __init__(self, answers: list[tuple[float, float]]) -> None:
         self.answers, self.calls = answers, 0
@@ -321,6 +322,21 @@ def test_a_large_face_gets_the_candidate_nearest_the_originals_sex_and_age(frame
     assert chooser.attributes.calls == 1  # only the large face had a choice
     plain = GanPainter(generator=G, device="cpu", candidates=1, bf16=False)
     expected = plain.paint([frame], [[big, small]], [[candidate_seed(5, 2), 6]])[0]
+    np.testing.assert_allclose(out.astype(int), expected.astype(int), atol=1)
+
+
+def test_large_faces_are_chosen_in_one_pass_each_by_its_own_original(frame: np.ndarray) -> None:
+    from deepanon.anonymize.gan import candidate_seed
+
+    G = Generator(TINY)
+    chooser = GanPainter(generator=G, device="cpu", candidates=2, candidates_min_face=40, bf16=False)
+    # first face: a woman of 30 (a man, a woman); second: a man of 50 (a man of 52, a woman of 50)
+    chooser.attributes = FakeAttributes([(0.1, 30), (0.9, 30), (0.1, 31), (0.9, 50), (0.9, 52), (0.1, 50)])
+    a, b = face_at(70, 80, 60), face_at(190, 80, 60)
+    out = chooser.paint([frame], [[a, b]], [[5, 6]])[0]
+    assert chooser.attributes.calls == 1
+    plain = GanPainter(generator=G, device="cpu", candidates=1, bf16=False)
+    expected = plain.paint([frame], [[a, b]], [[candidate_seed(5, 1), candidate_seed(6, 0)]])[0]
     np.testing.assert_allclose(out.astype(int), expected.astype(int), atol=1)
 
 

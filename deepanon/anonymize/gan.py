@@ -282,8 +282,10 @@ class GanPainter:
         painted = self._paint_candidates(jobs, crops, masks, lms)
         choosing = [n for n, j in enumerate(jobs) if j.choose]
         if self.steer is not None and choosing:  # move every draw by what it missed of the original's sex and age
-            for n in choosing:
-                o, *drawn = self._attributes(crops[n], masks[n], painted[n])
+            seen = self._attributes(
+                [crops[n] for n in choosing], [masks[n] for n in choosing], [painted[n] for n in choosing]
+            )
+            for n, (o, drawn) in zip(choosing, seen, strict=True):
                 jobs[n].offsets = [
                     self.attribute_move * self.steer.offset((d.male, d.age), (o.male, o.age)) for d in drawn
                 ]
@@ -295,8 +297,8 @@ class GanPainter:
             )
             for n, candidates in zip(choosing, moved, strict=True):
                 painted[n] = candidates
-        for job, c, m, candidates in zip(jobs, crops, masks, painted, strict=True):
-            k = self._choose(c, m, candidates) if job.choose and len(candidates) > 1 else 0
+        picks = self._choose(jobs, crops, masks, painted)
+        for job, c, m, candidates, k in zip(jobs, crops, masks, painted, picks, strict=True):
             if history is not None and job.face.track_id is not None:
                 history.candidates[job.face.track_id] = (job.ks[k], job.offsets[k])
             p = smooth_chroma(candidates[k], self.chroma_sigma)
@@ -366,17 +368,35 @@ class GanPainter:
                 painted[n].append(p)
         return painted
 
-    def _attributes(self, original: np.ndarray, mask: np.ndarray, candidates: list[np.ndarray]) -> list[Attributes]:
-        """Apparent sex and age of the original crop, then of each candidate composited into it as it will be seen."""
+    def _attributes(
+        self, crops: list[np.ndarray], masks: list[np.ndarray], candidates: list[list[np.ndarray]]
+    ) -> list[tuple[Attributes, list[Attributes]]]:
+        """Per face, the apparent sex and age of its original crop and of each of its candidates composited into it
+        as it will be seen: every face's in one pass through the attribute networks."""
         assert self.attributes is not None
-        return self.attributes.estimate_aligned([original, *[composite(p, original, mask) for p in candidates]])
+        seen = [[c, *[composite(p, c, m) for p in ps]] for c, m, ps in zip(crops, masks, candidates, strict=True)]
+        flat = self.attributes.estimate_aligned([x for face in seen for x in face])
+        out, at = [], 0
+        for face in seen:
+            out.append((flat[at], flat[at + 1 : at + len(face)]))
+            at += len(face)
+        return out
 
-    def _choose(self, original: np.ndarray, mask: np.ndarray, candidates: list[np.ndarray]) -> int:
-        """The candidate whose apparent sex and age are nearest the original's: |P(male) difference| + |age
-        difference| / ATTRIBUTE_AGE_SCALE."""
-        o, *rest = self._attributes(original, mask, candidates)
-        cost = [abs(a.male - o.male) + abs(a.age - o.age) / ATTRIBUTE_AGE_SCALE for a in rest]
-        return int(np.argmin(cost))
+    def _choose(
+        self, jobs: list[_Job], crops: list[np.ndarray], masks: list[np.ndarray], painted: list[list[np.ndarray]]
+    ) -> list[int]:
+        """Per job, the candidate to keep: for a choosing face the one whose apparent sex and age are nearest the
+        original's (|P(male) difference| + |age difference| / ATTRIBUTE_AGE_SCALE), else its only one."""
+        picks = [0] * len(jobs)
+        choosing = [n for n, j in enumerate(jobs) if j.choose and len(painted[n]) > 1]
+        if not choosing:
+            return picks
+        seen = self._attributes(
+            [crops[n] for n in choosing], [masks[n] for n in choosing], [painted[n] for n in choosing]
+        )
+        for n, (o, rest) in zip(choosing, seen, strict=True):
+            picks[n] = int(np.argmin([abs(a.male - o.male) + abs(a.age - o.age) / ATTRIBUTE_AGE_SCALE for a in rest]))
+        return picks
 
     @torch.inference_mode()
     def generate(
