@@ -68,7 +68,8 @@ class PainterConfig:
     sharpen: float = 0.6
     # Large faces: the generator's faces are as often a man as a woman and mostly adults, whatever the person (held-out
     # UTKFace adults: the painted face had the original's apparent sex in 49 % of cases and was 13 years off; with 4
-    # candidates 79 % and 10 years, dlib's "same person" rate unchanged; RESULTS.md identity_probe-move). A face
+    # candidates 79 % and 10 years; dlib's "same person" rate unchanged for adults, for children 2 -> 10-12 %, under
+    # their 55 % chance level; RESULTS.md identity_probe-candidates, identity_probe-17). A face
     # of at least candidates_min_face px gets `candidates` new faces and keeps the one whose apparent sex and age
     # (detect/attributes.py) are nearest the original's; in video each track chooses once. 1: off. Smaller faces
     # show too little of either to a viewer to be worth the extra generator passes.

@@ -197,3 +197,13 @@ def test_evaluation_runs_deepanon_with_the_settings_it_is_given() -> None:
     c = peer.anon.config
     assert c.paint.rest_cells == 8.0  # from the tree
     assert (c.method, c.seed, c.painter.mask_scale) == ("blur", 3, 1.6)  # the options' own fields win
+
+
+def test_a_peer_refuses_frames_left_unsearched_where_every_frame_must_be() -> None:
+    from deepanon.evaluate.peers import _all_searched
+    from deepanon.types import Face
+
+    face = Face((0.0, 0.0, 10.0, 10.0), 0.9)
+    assert _all_searched([[face], []]) == [[face], []]
+    with pytest.raises(ValueError, match="without its faces"):
+        _all_searched([[face], None])

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from deepanon.track import (
     CameraMotion,
@@ -276,3 +277,14 @@ def test_a_face_cut_by_the_frame_edge_does_not_teach_its_track_how_it_moves() ->
     assert track.with_camera is None and not track.velocity.any()  # still unknown: both hypotheses kept
     tr.update([Face((250.0, 100.0, 300.0, 150.0), 0.9)], np.array([-20.0, 0.0]), size)  # whole now: it moved
     assert track.with_camera is True
+
+
+def test_as_box_gives_four_python_floats_and_refuses_anything_else() -> None:
+    from deepanon.types import as_box
+
+    box = as_box(np.array([1, 2, 3.5, 4], np.float32))
+    assert box == (1.0, 2.0, 3.5, 4.0) and all(type(v) is float for v in box)
+    with pytest.raises(ValueError):
+        as_box([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError):
+        as_box([1.0, 2.0, 3.0, 4.0, 5.0])
